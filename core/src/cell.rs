@@ -1,0 +1,113 @@
+//! The memory-native contract as a trait: a cell with intrinsic state, self-contained
+//! dynamics and a state size fixed by its configuration.
+
+use crate::{Layout, Rng, Scalar, Tensors};
+use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
+
+/// Widths of the rows a cell reads and writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Dims {
+    /// Input width.
+    pub input: usize,
+    /// Output width.
+    pub output: usize,
+}
+
+/// A named scalar an entry reports about its memory (e.g. mean |memory|).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    /// Short snake_case name.
+    pub name: &'static str,
+    /// The value, computed from the current parameters and state.
+    pub value: f64,
+}
+
+/// A memory-native cell: parameters (slow weights), a fixed-size state (everything the next
+/// step reads, fast weights included) and the equations that update it.
+///
+/// State is a value the caller holds (a [`Tensors`] with [`Cell::state_layout`] batched over
+/// `B` independent sequences), so streaming, snapshots and batching need nothing from the cell
+/// beyond these methods. Sequences are time-major: `xs` is `T × B × input`.
+pub trait Cell<S: Scalar>: Clone + Send + Sync + 'static {
+    /// What [`Cell::forward_window`] records for [`Cell::backward_window`].
+    type Tape: Default + Send + Sync;
+    /// Reusable work space for [`Cell::step`], so per-token steps do not allocate.
+    type Scratch: Default + Send + Sync;
+
+    /// Input and output widths.
+    fn dims(&self) -> Dims;
+
+    /// Names and shapes of the parameters.
+    fn param_layout(&self) -> Layout;
+
+    /// Names and shapes of one sequence's state. Its total is the state size, which must not
+    /// depend on how many steps have been run.
+    fn state_layout(&self) -> Layout;
+
+    /// Fills freshly allocated parameters from `rng`.
+    fn init_params(&self, rng: &mut Rng, params: &mut Tensors<S>);
+
+    /// Puts every sequence of a batched state back to the start of a stream. The default
+    /// zeroes everything; a cell whose fresh state is not zero overrides it.
+    fn reset_state(&self, _params: &Tensors<S>, state: &mut Tensors<S>) {
+        state.fill(S::zero());
+    }
+
+    /// One step for `B` sequences at once: reads `x` (`B × input`), advances `state`, writes
+    /// `y` (`B × output`).
+    fn step(
+        &self,
+        params: &Tensors<S>,
+        state: &mut Tensors<S>,
+        x: ArrayView2<S>,
+        y: ArrayViewMut2<S>,
+        scratch: &mut Self::Scratch,
+    );
+
+    /// Runs a window of `T` steps for `B` sequences, recording in `tape` (when given) what the
+    /// backward pass needs. Must compute the same function as `T` calls of [`Cell::step`]
+    /// (up to floating-point reassociation).
+    fn forward_window(
+        &self,
+        params: &Tensors<S>,
+        state: &mut Tensors<S>,
+        xs: ArrayView3<S>,
+        ys: ArrayViewMut3<S>,
+        tape: Option<&mut Self::Tape>,
+    );
+
+    /// The vector–Jacobian product of the last [`Cell::forward_window`] that filled `tape`.
+    ///
+    /// `dys` is `∂L/∂y_t` for every step; `dstate` holds `∂L/∂state` after the window on
+    /// entry (zeros for a truncated window) and `∂L/∂state` before it on return. Parameter
+    /// gradients are **added** to `grads`; input gradients are written to `dxs` when asked.
+    fn backward_window(
+        &self,
+        params: &Tensors<S>,
+        tape: &Self::Tape,
+        dys: ArrayView3<S>,
+        dstate: &mut Tensors<S>,
+        grads: &mut Tensors<S>,
+        dxs: Option<ArrayViewMut3<S>>,
+    );
+
+    /// The chunked form: processes `xs` in chunks of `chunk` steps. The default is the step
+    /// loop, which any chunked form must equal (exactly, or within a tolerance the entry
+    /// declares).
+    fn forward_chunked(
+        &self,
+        params: &Tensors<S>,
+        state: &mut Tensors<S>,
+        xs: ArrayView3<S>,
+        mut ys: ArrayViewMut3<S>,
+        _chunk: usize,
+        scratch: &mut Self::Scratch,
+    ) {
+        for (x, y) in xs.axis_iter(Axis(0)).zip(ys.axis_iter_mut(Axis(0))) {
+            self.step(params, state, x, y, scratch);
+        }
+    }
+
+    /// Named scalars about the memory, from parameters and the state of sequence 0.
+    fn diagnostics(&self, params: &Tensors<S>, state: &Tensors<S>) -> Vec<Diagnostic>;
+}

@@ -1,0 +1,196 @@
+//! Run configs in RON: `(model: "amrc", params: (...), data: Csv(...), train: (...))`.
+//!
+//! Read in two passes: the outline first (so a misspelt model name gets our own error with
+//! the nearest known names), then each section for its own type, with unknown fields refused;
+//! every error carries `file:line:column` of the text it is about.
+
+use crate::registry::{self, ron_options};
+use crate::train::TrainConfig;
+use crate::{Error, Result};
+use ron::value::RawValue;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Where the training data comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum DataSpec {
+    /// A CSV file with a header row. `path` is relative to the config file's directory.
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// Input column names.
+        inputs: Vec<String>,
+        /// Target column names.
+        targets: Vec<String>,
+        /// A column whose changes of value start a new sequence (one sequence if absent).
+        #[serde(default)]
+        sequence: Option<String>,
+    },
+}
+
+/// A parsed and validated run config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunConfig {
+    /// Registry name of the model.
+    pub model: String,
+    /// Its hyper-parameters, validated, as canonical RON.
+    pub params: String,
+    /// The data, if the config names any.
+    pub data: Option<DataSpec>,
+    /// Training settings (defaults where omitted).
+    pub train: TrainConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Outline<'a> {
+    model: String,
+    #[serde(borrow, default)]
+    params: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    train: Option<&'a RawValue>,
+}
+
+/// Maps positions inside a section back to the whole text.
+struct Origin<'a> {
+    name: String,
+    text: &'a str,
+}
+
+impl Origin<'_> {
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rfind('\n').map_or(before.chars().count(), |i| before[i + 1..].chars().count()) + 1;
+        (line, col)
+    }
+
+    fn at(&self, offset: usize) -> String {
+        let (l, c) = self.line_col(offset);
+        format!("{}:{l}:{c}", self.name)
+    }
+
+    /// Offset of `snippet` (a slice of the text) in the text.
+    fn offset_of(&self, snippet: &str) -> usize {
+        (snippet.as_ptr() as usize).saturating_sub(self.text.as_ptr() as usize).min(self.text.len())
+    }
+
+    /// A location inside `snippet` (1-based line and column relative to it) in the text.
+    fn within(&self, snippet: &str, line: usize, col: usize) -> String {
+        let (l0, c0) = self.line_col(self.offset_of(snippet));
+        if line <= 1 {
+            format!("{}:{l0}:{}", self.name, c0 + col.saturating_sub(1))
+        } else {
+            format!("{}:{}:{col}", self.name, l0 + line - 1)
+        }
+    }
+
+    /// Where `field:` first appears in `snippet`, or the snippet's start.
+    fn field(&self, snippet: &str, field: &str) -> String {
+        let bytes = snippet.as_bytes();
+        let mut from = 0;
+        while let Some(i) = snippet[from..].find(field) {
+            let s = from + i;
+            let e = s + field.len();
+            let word_start = s == 0 || !(bytes[s - 1].is_ascii_alphanumeric() || bytes[s - 1] == b'_');
+            let rest = snippet[e..].trim_start();
+            if word_start && rest.starts_with(':') {
+                return self.at(self.offset_of(snippet) + s);
+            }
+            from = e;
+        }
+        self.at(self.offset_of(snippet))
+    }
+
+    fn ron(&self, e: ron::error::SpannedError, snippet: Option<&str>, context: &str) -> Error {
+        let location = match snippet {
+            Some(s) => self.within(s, e.span.start.line, e.span.start.col),
+            None => format!("{}:{}:{}", self.name, e.span.start.line, e.span.start.col),
+        };
+        Error::Config {
+            location,
+            message: format!("{context}{}", e.code),
+        }
+    }
+}
+
+/// Parses a run config from text. `name` is how errors refer to the text (a file name).
+pub fn parse(text: &str, name: &str) -> Result<RunConfig> {
+    let origin = Origin { name: name.to_string(), text };
+    let outline: Outline = ron_options()
+        .from_str(text)
+        .map_err(|e| origin.ron(e, None, ""))?;
+    let entry = registry::find(&outline.model).map_err(|e| Error::Config {
+        location: origin.field(text, "model"),
+        message: e.to_string(),
+    })?;
+    let params = match outline.params {
+        None => (entry.default_params)(),
+        Some(raw) => {
+            let snippet = raw.get_ron();
+            (entry.parse_params)(snippet).map_err(|e| match e {
+                Error::Config { location, message } => {
+                    let mut it = location.split(':').map(|v| v.parse::<usize>().unwrap_or(1));
+                    let (l, c) = (it.next().unwrap_or(1), it.next().unwrap_or(1));
+                    Error::Config {
+                        location: origin.within(snippet, l, c),
+                        message,
+                    }
+                }
+                Error::InvalidParam { ref name, .. } => Error::Config {
+                    location: origin.field(snippet, name),
+                    message: e.to_string(),
+                },
+                other => other,
+            })?
+        }
+    };
+    let data = outline
+        .data
+        .map(|raw| {
+            ron_options()
+                .from_str::<DataSpec>(raw.get_ron())
+                .map_err(|e| origin.ron(e, Some(raw.get_ron()), "in data: "))
+        })
+        .transpose()?;
+    let train = match outline.train {
+        None => TrainConfig::default(),
+        Some(raw) => {
+            let snippet = raw.get_ron();
+            let t: TrainConfig = ron_options()
+                .from_str(snippet)
+                .map_err(|e| origin.ron(e, Some(snippet), "in train: "))?;
+            t.validate().map_err(|e| match e {
+                Error::InvalidParam { ref name, .. } => Error::Config {
+                    location: origin.field(snippet, name),
+                    message: e.to_string(),
+                },
+                other => other,
+            })?;
+            t
+        }
+    };
+    Ok(RunConfig {
+        model: entry.name.to_string(),
+        params,
+        data,
+        train,
+    })
+}
+
+/// Reads and parses a run config file; a CSV path in it is made relative to the file's
+/// directory.
+pub fn load(path: &Path) -> Result<RunConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut cfg = parse(&text, &path.display().to_string())?;
+    if let Some(DataSpec::Csv { path: csv, .. }) = cfg.data.as_mut() {
+        if csv.is_relative() {
+            if let Some(dir) = path.parent() {
+                *csv = dir.join(&*csv);
+            }
+        }
+    }
+    Ok(cfg)
+}

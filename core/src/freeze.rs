@@ -1,0 +1,184 @@
+//! Freezing: choosing parameter entries that training must leave unchanged.
+
+use crate::{Error, Result, Rng, Scalar, Tensors};
+use serde::{Deserialize, Serialize};
+
+/// Which parameter entries a freeze (or unfreeze) applies to.
+///
+/// Names match tensor names (`w_h`, `head.w`, ...); a pattern may use `*` for any run of
+/// characters (`w_*`, `*`). Fractions are exact: `fraction · n` rounded to nearest entries,
+/// drawn without replacement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum FreezeSpec {
+    /// Every entry of every tensor whose name matches the pattern.
+    Tensors(String),
+    /// A seeded random `fraction` of the entries of the matching tensors.
+    Percentage {
+        /// Tensor name pattern.
+        pattern: String,
+        /// Fraction in `[0, 1]`.
+        fraction: f64,
+        /// Seed of the draw.
+        seed: u64,
+    },
+    /// The `fraction` of entries of the matching tensors with the largest (or smallest) |value|.
+    Magnitude {
+        /// Tensor name pattern.
+        pattern: String,
+        /// Fraction in `[0, 1]`.
+        fraction: f64,
+        /// `true`: the largest magnitudes; `false`: the smallest.
+        largest: bool,
+    },
+    /// Whole neurons of one tensor: for a matrix stored input-major (`in × out`) the column of
+    /// each listed output unit (its incoming weights); for a vector, the listed elements.
+    Neurons {
+        /// Exact tensor name.
+        tensor: String,
+        /// Output-unit indices.
+        neurons: Vec<usize>,
+    },
+}
+
+/// Whether `name` matches `pattern`, where `*` matches any run of characters.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    fn rec(p: &[u8], n: &[u8]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) => (0..=n.len()).any(|k| rec(rest, &n[k..])),
+            Some((c, rest)) => n.first() == Some(c) && rec(rest, &n[1..]),
+        }
+    }
+    rec(pattern.as_bytes(), name.as_bytes())
+}
+
+fn exact_count(fraction: f64, n: usize) -> Result<usize> {
+    if !(0.0..=1.0).contains(&fraction) {
+        return Err(Error::Freeze(format!("fraction {fraction} is outside [0, 1]")));
+    }
+    Ok((fraction * n as f64).round() as usize)
+}
+
+/// The flat indices (into `params.data()`) that `spec` selects.
+pub fn select<S: Scalar>(params: &Tensors<S>, spec: &FreezeSpec) -> Result<Vec<usize>> {
+    let matching = |pattern: &str| -> Result<Vec<usize>> {
+        let idx: Vec<usize> = params
+            .layout()
+            .entries()
+            .iter()
+            .filter(|e| glob_match(pattern, &e.name))
+            .flat_map(|e| e.range())
+            .collect();
+        if params.layout().entries().iter().all(|e| !glob_match(pattern, &e.name)) {
+            let names: Vec<&str> = params.layout().entries().iter().map(|e| e.name.as_str()).collect();
+            return Err(Error::Freeze(format!(
+                "no parameter matches '{pattern}'; parameters are: {}",
+                names.join(", ")
+            )));
+        }
+        Ok(idx)
+    };
+    match spec {
+        FreezeSpec::Tensors(p) => matching(p),
+        FreezeSpec::Percentage { pattern, fraction, seed } => {
+            let mut idx = matching(pattern)?;
+            let k = exact_count(*fraction, idx.len())?;
+            Rng::derive(*seed, "freeze").shuffle(&mut idx);
+            idx.truncate(k);
+            idx.sort_unstable();
+            Ok(idx)
+        }
+        FreezeSpec::Magnitude { pattern, fraction, largest } => {
+            let mut idx = matching(pattern)?;
+            let k = exact_count(*fraction, idx.len())?;
+            let data = params.data();
+            // Stable sort by magnitude: ties keep index order, so the choice is reproducible.
+            idx.sort_by(|&a, &b| {
+                let (ma, mb) = (data[a].abs(), data[b].abs());
+                let ord = ma.partial_cmp(&mb).unwrap_or(std::cmp::Ordering::Equal);
+                if *largest { ord.reverse() } else { ord }
+            });
+            idx.truncate(k);
+            idx.sort_unstable();
+            Ok(idx)
+        }
+        FreezeSpec::Neurons { tensor, neurons } => {
+            let i = params.layout().index_of(tensor).ok_or_else(|| {
+                Error::Freeze(format!("no parameter named '{tensor}'"))
+            })?;
+            let e = &params.layout().entries()[i];
+            let units = *e.shape.last().unwrap_or(&1);
+            let rows = if e.shape.len() >= 2 { e.len() / units } else { 1 };
+            let mut out = Vec::new();
+            for &j in neurons {
+                if j >= units {
+                    return Err(Error::Freeze(format!(
+                        "neuron {j} is out of range: '{tensor}' has {units} output units"
+                    )));
+                }
+                out.extend((0..rows).map(|r| e.offset + r * units + j));
+            }
+            out.sort_unstable();
+            out.dedup();
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Layout;
+
+    fn params() -> Tensors<f64> {
+        let l = Layout::new().with("w_h", &[2, 3]).with("b_h", &[3]).with("head.w", &[2, 2]);
+        let data = (0..13).map(|i| (i as f64 - 6.0) * 0.5).collect();
+        Tensors::from_vec(l, data).unwrap()
+    }
+
+    #[test]
+    fn patterns_and_exact_counts() {
+        let p = params();
+        assert_eq!(select(&p, &FreezeSpec::Tensors("b_h".into())).unwrap(), vec![6, 7, 8]);
+        assert_eq!(select(&p, &FreezeSpec::Tensors("*_h".into())).unwrap().len(), 9);
+        let pct = select(&p, &FreezeSpec::Percentage { pattern: "*".into(), fraction: 0.5, seed: 1 }).unwrap();
+        assert_eq!(pct.len(), 7, "round(0.5 * 13)");
+        let again = select(&p, &FreezeSpec::Percentage { pattern: "*".into(), fraction: 0.5, seed: 1 }).unwrap();
+        assert_eq!(pct, again);
+        let other = select(&p, &FreezeSpec::Percentage { pattern: "*".into(), fraction: 0.5, seed: 2 }).unwrap();
+        assert_ne!(pct, other);
+    }
+
+    #[test]
+    fn magnitude_freezes_exactly_what_it_names() {
+        let p = params(); // values -3.0 ..= 3.0 in steps of 0.5
+        let large = select(&p, &FreezeSpec::Magnitude { pattern: "*".into(), fraction: 2.0 / 13.0, largest: true }).unwrap();
+        assert_eq!(large, vec![0, 12], "|-3| and |3|");
+        let small = select(&p, &FreezeSpec::Magnitude { pattern: "*".into(), fraction: 1.0 / 13.0, largest: false }).unwrap();
+        assert_eq!(small, vec![6], "the zero");
+    }
+
+    #[test]
+    fn neurons_are_columns_of_input_major_matrices() {
+        let p = params();
+        assert_eq!(select(&p, &FreezeSpec::Neurons { tensor: "w_h".into(), neurons: vec![1] }).unwrap(), vec![1, 4]);
+        assert_eq!(select(&p, &FreezeSpec::Neurons { tensor: "b_h".into(), neurons: vec![2] }).unwrap(), vec![8]);
+        assert!(select(&p, &FreezeSpec::Neurons { tensor: "w_h".into(), neurons: vec![3] }).is_err());
+    }
+
+    #[test]
+    fn bad_requests_are_refused() {
+        let p = params();
+        let e = select(&p, &FreezeSpec::Tensors("w_x".into())).unwrap_err().to_string();
+        assert!(e.contains("no parameter matches 'w_x'; parameters are: w_h, b_h, head.w"), "{e}");
+        assert!(select(&p, &FreezeSpec::Percentage { pattern: "*".into(), fraction: 1.5, seed: 0 }).is_err());
+    }
+
+    #[test]
+    fn glob() {
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("w_*", "w_h"));
+        assert!(!glob_match("w_*", "b_h"));
+        assert!(glob_match("*.w", "head.w"));
+    }
+}

@@ -1,0 +1,249 @@
+//! The object-safe face of every model, so that entries can be created by name and used
+//! without knowing their concrete type.
+
+use super::{Model, ModelMeta};
+use crate::cell::{Cell, Diagnostic};
+use crate::data::{Dataset, Inputs, OutputKind};
+use crate::freeze::FreezeSpec;
+use crate::metrics::Metrics;
+use crate::train::{FitReport, Gradients, Progress, TrainConfig};
+use crate::{persist, Error, Result, Scalar, Tensors};
+use ndarray::{Array2, Array3, Axis};
+use std::path::Path;
+
+/// A model of any architecture: what the registry hands out and model files load into.
+///
+/// The streaming state is that of one sequence: [`DynModel::predict`] advances it, so a
+/// stream can be fed in pieces and saved in the middle ([`DynModel::save`] stores it).
+pub trait DynModel<S: Scalar>: Send + Sync {
+    /// Entry name, hyper-parameters, input/output kinds and seed.
+    fn meta(&self) -> &ModelMeta;
+
+    /// Every parameter: the cell's tensors, then `head.w`, `head.b` and, for token inputs,
+    /// `embed.table`.
+    fn params(&self) -> &Tensors<S>;
+
+    /// Replaces every parameter; the layout must match exactly (nothing changes otherwise).
+    fn set_params(&mut self, params: &Tensors<S>) -> Result<()>;
+
+    /// Per-entry frozen flags over [`DynModel::params`], or `None` when nothing is frozen.
+    fn frozen(&self) -> Option<&[bool]>;
+
+    /// Freezes the entries `spec` selects; returns how many were newly frozen.
+    fn freeze(&mut self, spec: &FreezeSpec) -> Result<usize>;
+
+    /// Unfreezes the entries `spec` selects; returns how many were newly unfrozen.
+    fn unfreeze(&mut self, spec: &FreezeSpec) -> Result<usize>;
+
+    /// The streaming state (one sequence; each tensor has a leading dimension of 1).
+    fn state(&self) -> &Tensors<S>;
+
+    /// Replaces the streaming state; the layout must match exactly.
+    fn set_state(&mut self, state: &Tensors<S>) -> Result<()>;
+
+    /// Puts the streaming state back to that of a freshly built model.
+    fn reset_state(&mut self);
+
+    /// Scalars per sequence in the state (the entry's declared formula).
+    fn state_size(&self) -> usize;
+
+    /// Normalisation statistics (`x_mean`, `x_std`, `y_mean`, `y_std`).
+    fn normalizer(&self) -> &Tensors<S>;
+
+    /// Replaces the normalisation statistics; the layout must match exactly.
+    fn set_normalizer(&mut self, norm: &Tensors<S>) -> Result<()>;
+
+    /// Runs `inputs` step by step from the streaming state, advancing it, and returns one row
+    /// per step: regression values in the data's units, or class logits.
+    fn predict(&mut self, inputs: &Inputs<S>) -> Result<Array2<S>>;
+
+    /// As [`DynModel::predict`], through the cell's chunked form with chunks of `chunk`
+    /// steps.
+    fn predict_chunked(&mut self, inputs: &Inputs<S>, chunk: usize) -> Result<Array2<S>>;
+
+    /// Scores every sequence of `data` from a fresh state (the streaming state is untouched).
+    fn evaluate(&self, data: &Dataset<S>) -> Result<Metrics>;
+
+    /// Trains on `data`; `progress` is called after every epoch.
+    fn fit(
+        &mut self,
+        data: &Dataset<S>,
+        cfg: &TrainConfig,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<FitReport>;
+
+    /// The mean training loss over `data` as one batch, starting from `state0` (one row per
+    /// sequence; a fresh state when `None`).
+    fn loss(&self, data: &Dataset<S>, state0: Option<&Tensors<S>>) -> Result<f64>;
+
+    /// [`DynModel::loss`] with its gradients by full backpropagation through time.
+    fn gradients(&self, data: &Dataset<S>, state0: Option<&Tensors<S>>) -> Result<(f64, Gradients<S>)>;
+
+    /// A fresh state for `b` sequences (the layout [`DynModel::loss`] takes).
+    fn batch_state(&self, b: usize) -> Tensors<S>;
+
+    /// Named scalars about the memory now.
+    fn diagnostics(&self) -> Vec<Diagnostic>;
+
+    /// A boxed copy.
+    fn clone_box(&self) -> Box<dyn DynModel<S>>;
+
+    /// The model file's bytes (see [`crate::persist`]).
+    fn to_bytes(&self) -> Result<Vec<u8>> {
+        persist::to_bytes(self.meta(), self.params(), self.state(), self.normalizer())
+    }
+
+    /// Writes the model file atomically: weights, normalisation and streaming state.
+    fn save(&self, path: &Path) -> Result<()> {
+        persist::write_atomic(path, &self.to_bytes()?)
+    }
+}
+
+impl<S: Scalar> Clone for Box<dyn DynModel<S>> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+impl<S: Scalar, C: Cell<S>> Model<S, C> {
+    fn check_inputs(&self, inputs: &Inputs<S>) -> Result<()> {
+        inputs.check(&self.meta.io.input)
+    }
+
+    fn finish_rows(&self, mut out: Array2<S>) -> Array2<S> {
+        if let OutputKind::Regression(_) = self.meta.io.output {
+            for mut row in out.rows_mut() {
+                self.denormalize(row.as_slice_mut().expect("row-major"));
+            }
+        }
+        out
+    }
+}
+
+impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
+    fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    fn params(&self) -> &Tensors<S> {
+        &self.params
+    }
+
+    fn set_params(&mut self, params: &Tensors<S>) -> Result<()> {
+        self.params.assign(params)
+    }
+
+    fn frozen(&self) -> Option<&[bool]> {
+        self.frozen.as_deref()
+    }
+
+    fn freeze(&mut self, spec: &FreezeSpec) -> Result<usize> {
+        self.set_frozen(spec, true)
+    }
+
+    fn unfreeze(&mut self, spec: &FreezeSpec) -> Result<usize> {
+        self.set_frozen(spec, false)
+    }
+
+    fn state(&self) -> &Tensors<S> {
+        &self.state
+    }
+
+    fn set_state(&mut self, state: &Tensors<S>) -> Result<()> {
+        self.state.assign(state)
+    }
+
+    fn reset_state(&mut self) {
+        self.cell.reset_state(&self.params, &mut self.state);
+    }
+
+    fn state_size(&self) -> usize {
+        self.cell.state_layout().total()
+    }
+
+    fn normalizer(&self) -> &Tensors<S> {
+        &self.norm
+    }
+
+    fn set_normalizer(&mut self, norm: &Tensors<S>) -> Result<()> {
+        self.norm.assign(norm)
+    }
+
+    fn predict(&mut self, inputs: &Inputs<S>) -> Result<Array2<S>> {
+        self.check_inputs(inputs)?;
+        let d = self.cell.dims();
+        let steps = inputs.len();
+        let mut x = Array2::zeros((1, d.input));
+        let mut yc = Array2::zeros((1, d.output));
+        let mut out = Array2::zeros((steps, d.output));
+        let mut scratch = std::mem::take(&mut self.scratch);
+        for t in 0..steps {
+            self.input_row(inputs, t, x.row_mut(0));
+            self.cell.step(&self.params, &mut self.state, x.view(), yc.view_mut(), &mut scratch);
+            let row = out.slice_mut(ndarray::s![t..t + 1, ..]);
+            self.head_forward(yc.view(), row);
+        }
+        self.scratch = scratch;
+        Ok(self.finish_rows(out))
+    }
+
+    fn predict_chunked(&mut self, inputs: &Inputs<S>, chunk: usize) -> Result<Array2<S>> {
+        self.check_inputs(inputs)?;
+        if chunk == 0 {
+            return Err(Error::invalid_param("chunk", 0, "must be at least 1"));
+        }
+        let d = self.cell.dims();
+        let steps = inputs.len();
+        let mut xs = Array3::zeros((steps, 1, d.input));
+        self.fill_inputs(inputs, 0, 0, &mut xs.view_mut());
+        let mut ys = Array3::zeros((steps, 1, d.output));
+        let mut scratch = std::mem::take(&mut self.scratch);
+        self.cell.forward_chunked(&self.params, &mut self.state, xs.view(), ys.view_mut(), chunk, &mut scratch);
+        self.scratch = scratch;
+        let yc = ys.index_axis(Axis(1), 0).to_owned();
+        let mut out = Array2::zeros((steps, d.output));
+        self.head_forward(yc.view(), out.view_mut());
+        Ok(self.finish_rows(out))
+    }
+
+    fn evaluate(&self, data: &Dataset<S>) -> Result<Metrics> {
+        data.validate()?;
+        let tracks: Vec<_> = data
+            .sequences
+            .iter()
+            .enumerate()
+            .map(|(seq, s)| crate::train::plan::Track { seq, start: 0, end: s.len(), score_from: 0 })
+            .collect();
+        Ok(self.score_tracks(data, &tracks).1)
+    }
+
+    fn fit(
+        &mut self,
+        data: &Dataset<S>,
+        cfg: &TrainConfig,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<FitReport> {
+        self.fit_impl(data, cfg, progress)
+    }
+
+    fn loss(&self, data: &Dataset<S>, state0: Option<&Tensors<S>>) -> Result<f64> {
+        Ok(self.loss_and_gradients(data, state0, false)?.0)
+    }
+
+    fn gradients(&self, data: &Dataset<S>, state0: Option<&Tensors<S>>) -> Result<(f64, Gradients<S>)> {
+        let (l, g) = self.loss_and_gradients(data, state0, true)?;
+        Ok((l, g.expect("backward requested")))
+    }
+
+    fn batch_state(&self, b: usize) -> Tensors<S> {
+        self.fresh_state(b)
+    }
+
+    fn diagnostics(&self) -> Vec<Diagnostic> {
+        self.cell.diagnostics(&self.params, &self.state)
+    }
+
+    fn clone_box(&self) -> Box<dyn DynModel<S>> {
+        Box::new(self.clone())
+    }
+}

@@ -1,0 +1,95 @@
+//! The wrapper's own maps around the cell: input normalisation or embedding, the affine head,
+//! and the way back to the data's units.
+
+use super::{Model, X_MEAN, X_STD, Y_MEAN, Y_STD};
+use crate::cell::Cell;
+use crate::data::{Inputs, Targets};
+use crate::ops::linear;
+use crate::{Scalar, Tensors};
+use ndarray::{Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3};
+
+impl<S: Scalar, C: Cell<S>> Model<S, C> {
+    /// Writes step `t` of `inputs` as the cell reads it (normalised, or embedded) into `out`.
+    pub(crate) fn input_row(&self, inputs: &Inputs<S>, t: usize, mut out: ArrayViewMut1<S>) {
+        match inputs {
+            Inputs::Real(a) => {
+                let (m, s) = (self.norm.slice(X_MEAN), self.norm.slice(X_STD));
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o = (a[[t, j]] - m[j]) / s[j];
+                }
+            }
+            Inputs::Tokens(tok) => {
+                let e = self.idx.embed.expect("token model has an embedding");
+                let table = self.params.mat(e);
+                out.assign(&table.row(tok[t] as usize));
+            }
+        }
+    }
+
+    /// Fills `xs[(t − t0), b, :]` for `t` in `t0..t0 + T` from `inputs`, and zeros past its end.
+    pub(crate) fn fill_inputs(&self, inputs: &Inputs<S>, t0: usize, b: usize, xs: &mut ArrayViewMut3<S>) {
+        let steps = xs.shape()[0];
+        for k in 0..steps {
+            let t = t0 + k;
+            let row = xs.slice_mut(ndarray::s![k, b, ..]);
+            if t < inputs.len() {
+                self.input_row(inputs, t, row);
+            } else {
+                let mut row = row;
+                row.fill(S::zero());
+            }
+        }
+    }
+
+    /// The head, `y = yc · W + b`, over rows.
+    pub(crate) fn head_forward(&self, yc: ArrayView2<S>, y: ArrayViewMut2<S>) {
+        linear::forward(
+            yc,
+            self.params.mat(self.idx.head_w),
+            Some(self.params.vec(self.idx.head_b)),
+            y,
+        );
+    }
+
+    /// VJP of the head: adds its parameter gradients to `grads` and writes `dyc`.
+    pub(crate) fn head_backward(
+        &self,
+        yc: ArrayView2<S>,
+        dy: ArrayView2<S>,
+        grads: &mut Tensors<S>,
+        dyc: ArrayViewMut2<S>,
+    ) {
+        let (iw, ib) = (self.idx.head_w, self.idx.head_b);
+        let o = yc.ncols();
+        let mut dw = Array2::zeros((o, o));
+        linear::backward(
+            yc,
+            self.params.mat(iw),
+            dy,
+            dw.view_mut(),
+            Some(grads.vec_mut(ib)),
+            Some((dyc, false)),
+        );
+        grads.mat_mut(iw).scaled_add(S::one(), &dw);
+    }
+
+    /// Writes step `t`'s normalised regression target into `out`.
+    pub(crate) fn target_row(&self, targets: &Targets<S>, t: usize, out: &mut [S]) {
+        if let Targets::Real(a) = targets {
+            let (m, s) = (self.norm.slice(Y_MEAN), self.norm.slice(Y_STD));
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = (a[[t, j]] - m[j]) / s[j];
+            }
+        }
+    }
+
+    /// Maps a regression output row from normalised units back to the data's, in place.
+    pub(crate) fn denormalize(&self, row: &mut [S]) {
+        let (m, s) = (self.norm.slice(Y_MEAN), self.norm.slice(Y_STD));
+        for (j, v) in row.iter_mut().enumerate() {
+            if j < m.len() {
+                *v = *v * s[j] + m[j];
+            }
+        }
+    }
+}

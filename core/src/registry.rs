@@ -1,0 +1,319 @@
+//! The registry: every architecture linked into the program registers an [`Entry`] with
+//! [`register!`](crate::register), and models are created by name or loaded from files.
+
+use crate::cell::{Cell, Dims};
+use crate::data::IoSpec;
+use crate::model::{DynModel, Model, ModelMeta};
+use crate::{persist, Error, Result, Scalar};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::any::Any;
+use std::fmt::Debug;
+use std::path::Path;
+
+/// Where an entry stands in the family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Family {
+    /// A memory-native network of the founding family (AMRC, PMRC, AMN, MNEMOSYNE).
+    Member,
+    /// A close relative built on the same ideas (DTPN, Hyper-AMN, SGW-AMN, NDM).
+    Cousin,
+    /// A classic architecture kept for comparison.
+    Baseline,
+    /// A deliberately simple or broken model that calibrates comparisons and tests.
+    Control,
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Family::Member => "member",
+            Family::Cousin => "cousin",
+            Family::Baseline => "baseline",
+            Family::Control => "control",
+        })
+    }
+}
+
+/// Things an entry can do beyond the contract's minimum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Capability {
+    /// Trained by backpropagation through time (it has a backward pass).
+    Trainable,
+    /// Its chunked form equals the step loop up to floating-point reassociation.
+    ExactChunked,
+}
+
+/// What a plugin implements to become an entry: its metadata, its hyper-parameters and how
+/// to build its cell. [`register!`](crate::register) turns it into a registry [`Entry`].
+pub trait Architecture: 'static {
+    /// Registry name (lower-case, unique).
+    const NAME: &'static str;
+    /// Family membership.
+    const FAMILY: Family;
+    /// One line saying what it is.
+    const SUMMARY: &'static str;
+    /// Where it comes from.
+    const CITATION: &'static str;
+    /// The state size as a formula of the hyper-parameters, e.g. `"2·hidden"`.
+    const STATE_FORMULA: &'static str;
+    /// What it can do.
+    const CAPABILITIES: &'static [Capability];
+    /// Names of the diagnostics it reports.
+    const DIAGNOSTICS: &'static [&'static str];
+
+    /// Hyper-parameters; deserialised from RON with unknown fields refused and missing ones
+    /// defaulted (`#[serde(deny_unknown_fields, default)]`).
+    type Params: Serialize + DeserializeOwned + Default + Clone + Debug + PartialEq;
+    /// The cell, for each scalar type.
+    type Cell<S: Scalar>: Cell<S>;
+
+    /// Refuses out-of-range hyper-parameters with [`Error::InvalidParam`].
+    fn validate(params: &Self::Params) -> Result<()>;
+
+    /// Builds the cell for these (validated) hyper-parameters and widths.
+    fn build<S: Scalar>(params: &Self::Params, dims: Dims) -> Self::Cell<S>;
+
+    /// The declared state size, from the formula (the conformance suite compares it with
+    /// what the cell actually holds).
+    fn state_size(params: &Self::Params, dims: Dims) -> usize;
+}
+
+/// A function that builds a boxed model from canonical RON params, widths and a seed.
+pub type BuildFn<S> = fn(&str, &IoSpec, u64) -> Result<Box<dyn DynModel<S>>>;
+
+/// A registered architecture.
+pub struct Entry {
+    /// Registry name.
+    pub name: &'static str,
+    /// Family membership.
+    pub family: Family,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// Citation.
+    pub citation: &'static str,
+    /// State size formula, as text.
+    pub state_formula: &'static str,
+    /// Capabilities.
+    pub capabilities: &'static [Capability],
+    /// Diagnostic names.
+    pub diagnostics: &'static [&'static str],
+    /// Default hyper-parameters as RON.
+    pub default_params: fn() -> String,
+    /// Parses and validates RON hyper-parameters, returning them in canonical RON. Errors
+    /// carry `line:column` relative to the text given.
+    pub parse_params: fn(&str) -> Result<String>,
+    /// The declared state size for canonical params and widths.
+    pub state_size: fn(&str, Dims) -> Result<usize>,
+    build_f32: BuildFn<f32>,
+    build_f64: BuildFn<f64>,
+}
+
+impl Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// The RON options every config and param text is read with: `Some(..)` may be left out.
+pub fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+}
+
+fn parse_typed<A: Architecture>(text: &str) -> Result<A::Params> {
+    let p: A::Params = ron_options().from_str(text).map_err(|e| Error::Config {
+        location: format!("{}:{}", e.span.start.line, e.span.start.col),
+        message: format!("in the params of '{}': {}", A::NAME, e.code),
+    })?;
+    A::validate(&p)?;
+    Ok(p)
+}
+
+fn canonical<T: Serialize>(p: &T) -> String {
+    ron::to_string(p).expect("params serialise")
+}
+
+fn default_params<A: Architecture>() -> String {
+    canonical(&A::Params::default())
+}
+
+fn parse_params<A: Architecture>(text: &str) -> Result<String> {
+    parse_typed::<A>(text).map(|p| canonical(&p))
+}
+
+fn state_size<A: Architecture>(text: &str, dims: Dims) -> Result<usize> {
+    Ok(A::state_size(&parse_typed::<A>(text)?, dims))
+}
+
+fn build<A: Architecture, S: Scalar>(text: &str, io: &IoSpec, seed: u64) -> Result<Box<dyn DynModel<S>>> {
+    let p = parse_typed::<A>(text)?;
+    io.validate()?;
+    let dims = Dims {
+        input: io.cell_input(),
+        output: io.cell_output(),
+    };
+    let cell = A::build::<S>(&p, dims);
+    let meta = ModelMeta {
+        entry: A::NAME.to_string(),
+        params: canonical(&p),
+        io: io.clone(),
+        seed,
+    };
+    Ok(Box::new(Model::new(meta, cell)?))
+}
+
+impl Entry {
+    /// The entry of architecture `A` (what [`register!`](crate::register) stores).
+    pub const fn of<A: Architecture>() -> Entry {
+        Entry {
+            name: A::NAME,
+            family: A::FAMILY,
+            summary: A::SUMMARY,
+            citation: A::CITATION,
+            state_formula: A::STATE_FORMULA,
+            capabilities: A::CAPABILITIES,
+            diagnostics: A::DIAGNOSTICS,
+            default_params: default_params::<A>,
+            parse_params: parse_params::<A>,
+            state_size: state_size::<A>,
+            build_f32: build::<A, f32>,
+            build_f64: build::<A, f64>,
+        }
+    }
+
+    /// Builds a model with these RON params (`None`: the defaults) for `io`, seeded.
+    pub fn create<S: Scalar>(&self, params: Option<&str>, io: &IoSpec, seed: u64) -> Result<Box<dyn DynModel<S>>> {
+        let text = match params {
+            Some(t) => (self.parse_params)(t)?,
+            None => (self.default_params)(),
+        };
+        let f32_fn: &dyn Any = &self.build_f32;
+        let f64_fn: &dyn Any = &self.build_f64;
+        let f = f32_fn
+            .downcast_ref::<BuildFn<S>>()
+            .or_else(|| f64_fn.downcast_ref::<BuildFn<S>>())
+            .expect("Scalar is sealed to f32 and f64");
+        f(&text, io, seed)
+    }
+
+    /// Whether the entry has `cap`.
+    pub fn has(&self, cap: Capability) -> bool {
+        self.capabilities.contains(&cap)
+    }
+}
+
+/// Every entry linked into this program registers itself here.
+#[linkme::distributed_slice]
+pub static ENTRIES: [Entry];
+
+/// Registers an [`Architecture`] so it can be found by name.
+///
+/// ```ignore
+/// mnnn_core::register!(MyArch);
+/// ```
+#[macro_export]
+macro_rules! register {
+    ($arch:ty) => {
+        const _: () = {
+            #[$crate::__private::linkme::distributed_slice($crate::registry::ENTRIES)]
+            #[linkme(crate = $crate::__private::linkme)]
+            static ENTRY: $crate::registry::Entry = $crate::registry::Entry::of::<$arch>();
+        };
+    };
+}
+
+/// Every registered entry, sorted by name.
+pub fn entries() -> Vec<&'static Entry> {
+    let mut v: Vec<&Entry> = ENTRIES.iter().collect();
+    v.sort_by_key(|e| e.name);
+    v
+}
+
+/// Edit distance (insertions, deletions, substitutions, adjacent swaps).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// Known names close to `name`, nearest first.
+pub fn suggestions(name: &str, known: &[&str]) -> Vec<String> {
+    let lower = name.to_lowercase();
+    let mut scored: Vec<(usize, &str)> = known
+        .iter()
+        .map(|k| (edit_distance(&lower, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3) || k.contains(&lower) || lower.contains(k))
+        .collect();
+    scored.sort();
+    scored.into_iter().map(|(_, k)| k.to_string()).collect()
+}
+
+/// The entry called `name` (case-insensitive), or an error listing the known names with the
+/// nearest first.
+pub fn find(name: &str) -> Result<&'static Entry> {
+    let all = entries();
+    if let Some(e) = all.iter().find(|e| e.name.eq_ignore_ascii_case(name)) {
+        return Ok(e);
+    }
+    let known: Vec<&str> = all.iter().map(|e| e.name).collect();
+    Err(Error::UnknownModel {
+        name: name.to_string(),
+        suggestions: suggestions(name, &known),
+        known: known.iter().map(|s| s.to_string()).collect(),
+    })
+}
+
+/// Creates a model by name: `params` is RON (`None` for the defaults).
+pub fn create<S: Scalar>(name: &str, params: Option<&str>, io: &IoSpec, seed: u64) -> Result<Box<dyn DynModel<S>>> {
+    find(name)?.create(params, io, seed)
+}
+
+/// Loads a model file written by [`DynModel::save`].
+pub fn load<S: Scalar>(path: &Path) -> Result<Box<dyn DynModel<S>>> {
+    load_bytes(&persist::read_file(path)?, path)
+}
+
+/// Loads a model from model-file bytes; `path` only names the source in errors.
+pub fn load_bytes<S: Scalar>(bytes: &[u8], path: &Path) -> Result<Box<dyn DynModel<S>>> {
+    let loaded = persist::from_bytes::<S>(bytes, path)?;
+    let m = &loaded.meta.model;
+    let entry = find(&m.entry).map_err(|e| Error::ModelFile {
+        path: path.to_path_buf(),
+        message: format!("was written by an entry this program does not have: {e}"),
+    })?;
+    let mut model = entry.create::<S>(Some(&m.params), &m.io, m.seed).map_err(|e| Error::ModelFile {
+        path: path.to_path_buf(),
+        message: format!("its configuration is not valid here: {e}"),
+    })?;
+    loaded.fill(model.as_mut(), path)?;
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_put_the_nearest_first() {
+        let known = ["amn", "amrc", "pmrc", "mnemosyne"];
+        assert_eq!(suggestions("amcr", &known)[0], "amrc");
+        assert_eq!(suggestions("mnemosine", &known)[0], "mnemosyne");
+        assert!(suggestions("zzzzzzzz", &known).is_empty());
+    }
+}
