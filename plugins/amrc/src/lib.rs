@@ -1,1 +1,67 @@
-//! AMRC.
+//! # AMRC — the adaptive memory recurrent cell
+//!
+//! A tanh hidden layer with an internal memory `m` (a leaky average of the hidden activity at
+//! rate `alpha`) and an echo of the previous step's hidden output scaled by `beta`, then a
+//! tanh output layer. For input `x_t`:
+//!
+//! ```text
+//! n_t = tanh(x_t W_h + b_h + m_{t−1})
+//! s_t = n_t + β s_{t−1}                 (the echo reads the previous step: lag 1)
+//! m_t = (1 − α) m_{t−1} + α n_t
+//! y_t = tanh(s_t W_o + b_o)
+//! ```
+//!
+//! The state is `(m, s)`: everything the next step reads, so a reset equals a freshly built
+//! model and a saved model continues exactly. Size: `2·hidden`. `W_h`, `b_h`, `W_o`, `b_o`
+//! are trained by full backpropagation through time; `alpha` and `beta` are fixed
+//! hyper-parameters in `[0, 1]`.
+//!
+//! ```
+//! use mnnn_core::{Entry, IoSpec, Inputs};
+//! let entry = Entry::of::<mnnn_amrc::Amrc>();
+//! let mut model = entry.create::<f32>(Some("(hidden: 8, beta: 0.5)"), &IoSpec::regression(2, 1), 7)?;
+//! let ys = model.predict(&Inputs::Real(ndarray::Array2::zeros((5, 2))))?;
+//! assert_eq!(ys.dim(), (5, 1));
+//! # Ok::<(), mnnn_core::Error>(())
+//! ```
+
+mod cell;
+mod params;
+
+pub use cell::AmrcCell;
+pub use params::AmrcParams;
+
+use mnnn_core::registry::{Architecture, Capability, Family};
+use mnnn_core::{Dims, Result, Scalar};
+
+/// The AMRC registry entry.
+pub struct Amrc;
+
+impl Architecture for Amrc {
+    const NAME: &'static str = "amrc";
+    const FAMILY: Family = Family::Member;
+    const SUMMARY: &'static str =
+        "Adaptive memory recurrent cell: tanh layer with a leaky internal memory and a lag-1 output echo";
+    const CITATION: &'static str =
+        "MEMORY-NATIVE-NEURAL_NETWORK (hejhdiss), memory_net_dll.c: the Adaptive Memory Recurrent Cell";
+    const STATE_FORMULA: &'static str = "2·hidden (m, s)";
+    const CAPABILITIES: &'static [Capability] = &[Capability::Trainable, Capability::ExactChunked];
+    const DIAGNOSTICS: &'static [&'static str] = &["mean_abs_memory", "mean_abs_hidden"];
+
+    type Params = AmrcParams;
+    type Cell<S: Scalar> = AmrcCell<S>;
+
+    fn validate(params: &AmrcParams) -> Result<()> {
+        params.validate()
+    }
+
+    fn build<S: Scalar>(params: &AmrcParams, dims: Dims) -> AmrcCell<S> {
+        AmrcCell::new(params, dims)
+    }
+
+    fn state_size(params: &AmrcParams, _dims: Dims) -> usize {
+        2 * params.hidden
+    }
+}
+
+mnnn_core::register!(Amrc);

@@ -1,0 +1,42 @@
+//! AMRC hyper-parameters.
+
+use mnnn_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// AMRC hyper-parameters. Input and output widths come from the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AmrcParams {
+    /// Hidden units (≥ 1; default 32).
+    pub hidden: usize,
+    /// Memory rate α in `[0, 1]`: how fast `m` follows the hidden activity (default 0.1).
+    pub alpha: f64,
+    /// Echo gain β in `[0, 1]`: how much of the previous hidden output is added back
+    /// (default 0.3).
+    pub beta: f64,
+}
+
+impl Default for AmrcParams {
+    fn default() -> Self {
+        AmrcParams {
+            hidden: 32,
+            alpha: 0.1,
+            beta: 0.3,
+        }
+    }
+}
+
+impl AmrcParams {
+    /// Refuses sizes below 1 and rates outside `[0, 1]`.
+    pub fn validate(&self) -> Result<()> {
+        if self.hidden == 0 {
+            return Err(Error::invalid_param("hidden", 0, "must be at least 1"));
+        }
+        for (name, v) in [("alpha", self.alpha), ("beta", self.beta)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(Error::invalid_param(name, v, "must be in [0, 1]"));
+            }
+        }
+        Ok(())
+    }
+}
