@@ -1,1 +1,55 @@
-fn main() {}
+//! Benchmarks of the hot numeric kernels (`tanh`, `y += x·W`).
+//!
+//! Run with `cargo bench -p mnnn-core --bench kernels`.
+
+use divan::{Bencher, black_box};
+use mnnn_core::kernels::{gemv_acc_f32, tanh_f32};
+
+fn main() {
+    divan::main();
+}
+
+/// Deterministic inputs spread over [-6, 6] (the range the recurrent cells see, plus saturation).
+fn inputs(len: usize) -> Vec<f32> {
+    let mut state = 0x9E37_79B9_u32;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32 * 12.0 - 6.0
+        })
+        .collect()
+}
+
+/// `kernels::tanh_f32` over a slice.
+#[divan::bench(args = [128, 4096])]
+fn tanh_f32_kernel(bencher: Bencher, len: usize) {
+    let xs = inputs(len);
+    bencher
+        .with_inputs(|| xs.clone())
+        .bench_local_refs(|v| tanh_f32(black_box(v.as_mut_slice())));
+}
+
+/// The platform libm `tanhf`, element by element, for comparison.
+#[divan::bench(args = [128, 4096])]
+fn tanh_f32_libm(bencher: Bencher, len: usize) {
+    let xs = inputs(len);
+    bencher.with_inputs(|| xs.clone()).bench_local_refs(|v| {
+        for x in black_box(v.as_mut_slice()) {
+            *x = x.tanh();
+        }
+    });
+}
+
+/// `kernels::gemv_acc_f32` for the (inputs, outputs) shapes the recurrent cells use.
+#[divan::bench(
+    args = [(16, 128), (128, 4), (128, 128), (32, 32), (512, 512), (16, 32), (32, 4), (128, 1), (512, 1)],
+    sample_size = 64,
+)]
+fn gemv_f32(bencher: Bencher, (rows, cols): (usize, usize)) {
+    let x = inputs(rows);
+    let w = inputs(rows * cols);
+    let mut y = vec![0.0_f32; cols];
+    bencher.bench_local(|| {
+        gemv_acc_f32(black_box(&mut y), black_box(&x), black_box(&w));
+    });
+}

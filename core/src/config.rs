@@ -63,7 +63,10 @@ impl Origin<'_> {
     fn line_col(&self, offset: usize) -> (usize, usize) {
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
-        let col = before.rfind('\n').map_or(before.chars().count(), |i| before[i + 1..].chars().count()) + 1;
+        let col = before
+            .rfind('\n')
+            .map_or(before.chars().count(), |i| before[i + 1..].chars().count())
+            + 1;
         (line, col)
     }
 
@@ -74,7 +77,9 @@ impl Origin<'_> {
 
     /// Offset of `snippet` (a slice of the text) in the text.
     fn offset_of(&self, snippet: &str) -> usize {
-        (snippet.as_ptr() as usize).saturating_sub(self.text.as_ptr() as usize).min(self.text.len())
+        (snippet.as_ptr() as usize)
+            .saturating_sub(self.text.as_ptr() as usize)
+            .min(self.text.len())
     }
 
     /// A location inside `snippet` (1-based line and column relative to it) in the text.
@@ -94,7 +99,8 @@ impl Origin<'_> {
         while let Some(i) = snippet[from..].find(field) {
             let s = from + i;
             let e = s + field.len();
-            let word_start = s == 0 || !(bytes[s - 1].is_ascii_alphanumeric() || bytes[s - 1] == b'_');
+            let word_start =
+                s == 0 || !(bytes[s - 1].is_ascii_alphanumeric() || bytes[s - 1] == b'_');
             let rest = snippet[e..].trim_start();
             if word_start && rest.starts_with(':') {
                 return self.at(self.offset_of(snippet) + s);
@@ -118,7 +124,10 @@ impl Origin<'_> {
 
 /// Parses a run config from text. `name` is how errors refer to the text (a file name).
 pub fn parse(text: &str, name: &str) -> Result<RunConfig> {
-    let origin = Origin { name: name.to_string(), text };
+    let origin = Origin {
+        name: name.to_string(),
+        text,
+    };
     let outline: Outline = ron_options()
         .from_str(text)
         .map_err(|e| origin.ron(e, None, ""))?;

@@ -13,13 +13,20 @@ struct Table {
 }
 
 fn column_index(path: &Path, header: &csv::StringRecord, name: &str) -> Result<usize> {
-    header.iter().position(|h| h.trim() == name).ok_or_else(|| Error::Csv {
-        path: path.to_path_buf(),
-        message: format!(
-            "no column named '{name}'; the header has: {}",
-            header.iter().map(|h| h.trim()).collect::<Vec<_>>().join(", ")
-        ),
-    })
+    header
+        .iter()
+        .position(|h| h.trim() == name)
+        .ok_or_else(|| Error::Csv {
+            path: path.to_path_buf(),
+            message: format!(
+                "no column named '{name}'; the header has: {}",
+                header
+                    .iter()
+                    .map(|h| h.trim())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
 }
 
 fn read_table(path: &Path, columns: &[String], sequence: Option<&str>) -> Result<Table> {
@@ -28,7 +35,9 @@ fn read_table(path: &Path, columns: &[String], sequence: Option<&str>) -> Result
         message,
     };
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(file);
     let header = reader
         .headers()
         .map_err(|e| err(format!("cannot read the header: {e}")))?
@@ -37,7 +46,9 @@ fn read_table(path: &Path, columns: &[String], sequence: Option<&str>) -> Result
         .iter()
         .map(|c| column_index(path, &header, c))
         .collect::<Result<_>>()?;
-    let seq_idx = sequence.map(|s| column_index(path, &header, s)).transpose()?;
+    let seq_idx = sequence
+        .map(|s| column_index(path, &header, s))
+        .transpose()?;
     let mut rows = Vec::new();
     let mut groups = seq_idx.map(|_| Vec::new());
     for (n, record) in reader.records().enumerate() {
@@ -47,10 +58,14 @@ fn read_table(path: &Path, columns: &[String], sequence: Option<&str>) -> Result
         for (&i, name) in idx.iter().zip(columns) {
             let cell = record.get(i).unwrap_or("").trim();
             let v: f64 = cell.parse().map_err(|_| {
-                err(format!("line {line}, column '{name}': '{cell}' is not a number"))
+                err(format!(
+                    "line {line}, column '{name}': '{cell}' is not a number"
+                ))
             })?;
             if !v.is_finite() {
-                return Err(err(format!("line {line}, column '{name}': {cell} is not finite")));
+                return Err(err(format!(
+                    "line {line}, column '{name}': {cell} is not finite"
+                )));
             }
             row.push(v);
         }
@@ -86,7 +101,9 @@ fn runs(n: usize, groups: &Option<Vec<String>>) -> Vec<(usize, usize)> {
 
 fn matrix<S: Scalar>(rows: &[Vec<f64>], cols: std::ops::Range<usize>) -> Array2<S> {
     let w = cols.len();
-    Array2::from_shape_fn((rows.len(), w), |(r, c)| S::from_f64(rows[r][cols.start + c]))
+    Array2::from_shape_fn((rows.len(), w), |(r, c)| {
+        S::from_f64(rows[r][cols.start + c])
+    })
 }
 
 /// Reads a regression data set: `inputs` and `targets` name header columns; one file is one
@@ -159,8 +176,14 @@ mod tests {
         let p = write(&dir, "id,y,x\na,1,10\na,2,20\nb,3,30\n");
         let d = load_csv::<f64>(&p, &names(&["x"]), &names(&["y"]), Some("id")).unwrap();
         assert_eq!(d.sequences.len(), 2);
-        assert_eq!(d.sequences[0].inputs, Inputs::Real(ndarray::array![[10.0], [20.0]]));
-        assert_eq!(d.sequences[1].targets, Targets::Real(ndarray::array![[3.0]]));
+        assert_eq!(
+            d.sequences[0].inputs,
+            Inputs::Real(ndarray::array![[10.0], [20.0]])
+        );
+        assert_eq!(
+            d.sequences[1].targets,
+            Targets::Real(ndarray::array![[3.0]])
+        );
         let one = load_csv::<f64>(&p, &names(&["x"]), &names(&["y"]), None).unwrap();
         assert_eq!(one.sequences.len(), 1);
     }
@@ -169,13 +192,31 @@ mod tests {
     fn bad_files_name_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(&dir, "x,y\n1,2\n3,oops\n");
-        let e = load_csv::<f32>(&p, &names(&["x"]), &names(&["y"]), None).unwrap_err().to_string();
-        assert!(e.contains("line 3, column 'y': 'oops' is not a number"), "{e}");
-        let e = load_csv::<f32>(&p, &names(&["z"]), &names(&["y"]), None).unwrap_err().to_string();
-        assert!(e.contains("no column named 'z'; the header has: x, y"), "{e}");
+        let e = load_csv::<f32>(&p, &names(&["x"]), &names(&["y"]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 3, column 'y': 'oops' is not a number"),
+            "{e}"
+        );
+        let e = load_csv::<f32>(&p, &names(&["z"]), &names(&["y"]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no column named 'z'; the header has: x, y"),
+            "{e}"
+        );
         let missing = dir.path().join("nope.csv");
-        assert!(matches!(load_csv::<f32>(&missing, &names(&["x"]), &names(&["y"]), None), Err(Error::Io { .. })));
+        assert!(matches!(
+            load_csv::<f32>(&missing, &names(&["x"]), &names(&["y"]), None),
+            Err(Error::Io { .. })
+        ));
         let p = write(&dir, "x,y\n");
-        assert!(load_csv::<f32>(&p, &names(&["x"]), &names(&["y"]), None).unwrap_err().to_string().contains("no data rows"));
+        assert!(
+            load_csv::<f32>(&p, &names(&["x"]), &names(&["y"]), None)
+                .unwrap_err()
+                .to_string()
+                .contains("no data rows")
+        );
     }
 }

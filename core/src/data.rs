@@ -121,7 +121,11 @@ impl<S: Scalar> Inputs<S> {
         match (self, kind) {
             (Inputs::Real(a), InputKind::Real(w)) => {
                 if a.ncols() != *w {
-                    return Err(Error::shape("input rows", format!("width {w}"), format!("width {}", a.ncols())));
+                    return Err(Error::shape(
+                        "input rows",
+                        format!("width {w}"),
+                        format!("width {}", a.ncols()),
+                    ));
                 }
                 if let Some(pos) = a.iter().position(|v| !v.is_finite()) {
                     return Err(Error::Data(format!(
@@ -135,16 +139,18 @@ impl<S: Scalar> Inputs<S> {
             }
             (Inputs::Tokens(t), InputKind::Tokens { vocab, .. }) => {
                 if let Some((i, tok)) = t.iter().enumerate().find(|(_, t)| **t as usize >= *vocab) {
-                    return Err(Error::Data(format!("token {tok} at step {i} is outside the vocabulary of {vocab}")));
+                    return Err(Error::Data(format!(
+                        "token {tok} at step {i} is outside the vocabulary of {vocab}"
+                    )));
                 }
                 Ok(())
             }
-            (Inputs::Real(_), InputKind::Tokens { .. }) => {
-                Err(Error::Data("the model reads tokens but was given real-valued inputs".into()))
-            }
-            (Inputs::Tokens(_), InputKind::Real(_)) => {
-                Err(Error::Data("the model reads real-valued inputs but was given tokens".into()))
-            }
+            (Inputs::Real(_), InputKind::Tokens { .. }) => Err(Error::Data(
+                "the model reads tokens but was given real-valued inputs".into(),
+            )),
+            (Inputs::Tokens(_), InputKind::Real(_)) => Err(Error::Data(
+                "the model reads real-valued inputs but was given tokens".into(),
+            )),
         }
     }
 }
@@ -176,7 +182,11 @@ impl<S: Scalar> Targets<S> {
         match (self, kind) {
             (Targets::Real(a), OutputKind::Regression(w)) => {
                 if a.ncols() != *w {
-                    return Err(Error::shape("target rows", format!("width {w}"), format!("width {}", a.ncols())));
+                    return Err(Error::shape(
+                        "target rows",
+                        format!("width {w}"),
+                        format!("width {}", a.ncols()),
+                    ));
                 }
                 if a.iter().any(|v| !v.is_finite()) {
                     return Err(Error::Data("targets must be finite".into()));
@@ -185,11 +195,15 @@ impl<S: Scalar> Targets<S> {
             }
             (Targets::Classes(c), OutputKind::Classes(n)) => {
                 if let Some((i, k)) = c.iter().enumerate().find(|(_, k)| **k as usize >= *n) {
-                    return Err(Error::Data(format!("class {k} at step {i} is outside 0..{n}")));
+                    return Err(Error::Data(format!(
+                        "class {k} at step {i} is outside 0..{n}"
+                    )));
                 }
                 Ok(())
             }
-            _ => Err(Error::Data("targets do not match the model's output kind".into())),
+            _ => Err(Error::Data(
+                "targets do not match the model's output kind".into(),
+            )),
         }
     }
 }
@@ -255,13 +269,40 @@ impl<S: Scalar> Dataset<S> {
             }
             if let Some(m) = &s.mask {
                 if m.len() != s.len() {
-                    return Err(Error::Data(format!("sequence {k}: mask length {} differs from length {}", m.len(), s.len())));
+                    return Err(Error::Data(format!(
+                        "sequence {k}: mask length {} differs from length {}",
+                        m.len(),
+                        s.len()
+                    )));
                 }
             }
             s.inputs.check(&self.io.input).map_err(ctx)?;
             s.targets.check(&self.io.output).map_err(ctx)?;
         }
         Ok(())
+    }
+
+    /// The same data in another scalar type.
+    pub fn cast<T: Scalar>(&self) -> Dataset<T> {
+        let m = |a: &Array2<S>| a.mapv(|v| T::from_f64(v.as_f64()));
+        Dataset {
+            io: self.io.clone(),
+            sequences: self
+                .sequences
+                .iter()
+                .map(|s| Sequence {
+                    inputs: match &s.inputs {
+                        Inputs::Real(a) => Inputs::Real(m(a)),
+                        Inputs::Tokens(t) => Inputs::Tokens(t.clone()),
+                    },
+                    targets: match &s.targets {
+                        Targets::Real(a) => Targets::Real(m(a)),
+                        Targets::Classes(c) => Targets::Classes(c.clone()),
+                    },
+                    mask: s.mask.clone(),
+                })
+                .collect(),
+        }
     }
 
     /// Total number of steps.

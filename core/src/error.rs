@@ -72,7 +72,9 @@ pub enum Error {
     #[error("freeze: {0}")]
     Freeze(String),
     /// Training stopped because the loss became non-finite.
-    #[error("training diverged at epoch {epoch}: loss is {loss}; lower the learning rate or clip harder")]
+    #[error(
+        "training diverged at epoch {epoch}: loss is {loss}; lower the learning rate or clip harder"
+    )]
     Diverged {
         /// The epoch (1-based) in which it happened.
         epoch: usize,

@@ -54,7 +54,9 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 
 fn exact_count(fraction: f64, n: usize) -> Result<usize> {
     if !(0.0..=1.0).contains(&fraction) {
-        return Err(Error::Freeze(format!("fraction {fraction} is outside [0, 1]")));
+        return Err(Error::Freeze(format!(
+            "fraction {fraction} is outside [0, 1]"
+        )));
     }
     Ok((fraction * n as f64).round() as usize)
 }
@@ -69,8 +71,18 @@ pub fn select<S: Scalar>(params: &Tensors<S>, spec: &FreezeSpec) -> Result<Vec<u
             .filter(|e| glob_match(pattern, &e.name))
             .flat_map(|e| e.range())
             .collect();
-        if params.layout().entries().iter().all(|e| !glob_match(pattern, &e.name)) {
-            let names: Vec<&str> = params.layout().entries().iter().map(|e| e.name.as_str()).collect();
+        if params
+            .layout()
+            .entries()
+            .iter()
+            .all(|e| !glob_match(pattern, &e.name))
+        {
+            let names: Vec<&str> = params
+                .layout()
+                .entries()
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect();
             return Err(Error::Freeze(format!(
                 "no parameter matches '{pattern}'; parameters are: {}",
                 names.join(", ")
@@ -80,7 +92,11 @@ pub fn select<S: Scalar>(params: &Tensors<S>, spec: &FreezeSpec) -> Result<Vec<u
     };
     match spec {
         FreezeSpec::Tensors(p) => matching(p),
-        FreezeSpec::Percentage { pattern, fraction, seed } => {
+        FreezeSpec::Percentage {
+            pattern,
+            fraction,
+            seed,
+        } => {
             let mut idx = matching(pattern)?;
             let k = exact_count(*fraction, idx.len())?;
             Rng::derive(*seed, "freeze").shuffle(&mut idx);
@@ -88,7 +104,11 @@ pub fn select<S: Scalar>(params: &Tensors<S>, spec: &FreezeSpec) -> Result<Vec<u
             idx.sort_unstable();
             Ok(idx)
         }
-        FreezeSpec::Magnitude { pattern, fraction, largest } => {
+        FreezeSpec::Magnitude {
+            pattern,
+            fraction,
+            largest,
+        } => {
             let mut idx = matching(pattern)?;
             let k = exact_count(*fraction, idx.len())?;
             let data = params.data();
@@ -103,12 +123,17 @@ pub fn select<S: Scalar>(params: &Tensors<S>, spec: &FreezeSpec) -> Result<Vec<u
             Ok(idx)
         }
         FreezeSpec::Neurons { tensor, neurons } => {
-            let i = params.layout().index_of(tensor).ok_or_else(|| {
-                Error::Freeze(format!("no parameter named '{tensor}'"))
-            })?;
+            let i = params
+                .layout()
+                .index_of(tensor)
+                .ok_or_else(|| Error::Freeze(format!("no parameter named '{tensor}'")))?;
             let e = &params.layout().entries()[i];
             let units = *e.shape.last().unwrap_or(&1);
-            let rows = if e.shape.len() >= 2 { e.len() / units } else { 1 };
+            let rows = if e.shape.len() >= 2 {
+                e.len() / units
+            } else {
+                1
+            };
             let mut out = Vec::new();
             for &j in neurons {
                 if j >= units {
@@ -131,7 +156,10 @@ mod tests {
     use crate::Layout;
 
     fn params() -> Tensors<f64> {
-        let l = Layout::new().with("w_h", &[2, 3]).with("b_h", &[3]).with("head.w", &[2, 2]);
+        let l = Layout::new()
+            .with("w_h", &[2, 3])
+            .with("b_h", &[3])
+            .with("head.w", &[2, 2]);
         let data = (0..13).map(|i| (i as f64 - 6.0) * 0.5).collect();
         Tensors::from_vec(l, data).unwrap()
     }
@@ -139,39 +167,131 @@ mod tests {
     #[test]
     fn patterns_and_exact_counts() {
         let p = params();
-        assert_eq!(select(&p, &FreezeSpec::Tensors("b_h".into())).unwrap(), vec![6, 7, 8]);
-        assert_eq!(select(&p, &FreezeSpec::Tensors("*_h".into())).unwrap().len(), 9);
-        let pct = select(&p, &FreezeSpec::Percentage { pattern: "*".into(), fraction: 0.5, seed: 1 }).unwrap();
+        assert_eq!(
+            select(&p, &FreezeSpec::Tensors("b_h".into())).unwrap(),
+            vec![6, 7, 8]
+        );
+        assert_eq!(
+            select(&p, &FreezeSpec::Tensors("*_h".into()))
+                .unwrap()
+                .len(),
+            9
+        );
+        let pct = select(
+            &p,
+            &FreezeSpec::Percentage {
+                pattern: "*".into(),
+                fraction: 0.5,
+                seed: 1,
+            },
+        )
+        .unwrap();
         assert_eq!(pct.len(), 7, "round(0.5 * 13)");
-        let again = select(&p, &FreezeSpec::Percentage { pattern: "*".into(), fraction: 0.5, seed: 1 }).unwrap();
+        let again = select(
+            &p,
+            &FreezeSpec::Percentage {
+                pattern: "*".into(),
+                fraction: 0.5,
+                seed: 1,
+            },
+        )
+        .unwrap();
         assert_eq!(pct, again);
-        let other = select(&p, &FreezeSpec::Percentage { pattern: "*".into(), fraction: 0.5, seed: 2 }).unwrap();
+        let other = select(
+            &p,
+            &FreezeSpec::Percentage {
+                pattern: "*".into(),
+                fraction: 0.5,
+                seed: 2,
+            },
+        )
+        .unwrap();
         assert_ne!(pct, other);
     }
 
     #[test]
     fn magnitude_freezes_exactly_what_it_names() {
         let p = params(); // values -3.0 ..= 3.0 in steps of 0.5
-        let large = select(&p, &FreezeSpec::Magnitude { pattern: "*".into(), fraction: 2.0 / 13.0, largest: true }).unwrap();
+        let large = select(
+            &p,
+            &FreezeSpec::Magnitude {
+                pattern: "*".into(),
+                fraction: 2.0 / 13.0,
+                largest: true,
+            },
+        )
+        .unwrap();
         assert_eq!(large, vec![0, 12], "|-3| and |3|");
-        let small = select(&p, &FreezeSpec::Magnitude { pattern: "*".into(), fraction: 1.0 / 13.0, largest: false }).unwrap();
+        let small = select(
+            &p,
+            &FreezeSpec::Magnitude {
+                pattern: "*".into(),
+                fraction: 1.0 / 13.0,
+                largest: false,
+            },
+        )
+        .unwrap();
         assert_eq!(small, vec![6], "the zero");
     }
 
     #[test]
     fn neurons_are_columns_of_input_major_matrices() {
         let p = params();
-        assert_eq!(select(&p, &FreezeSpec::Neurons { tensor: "w_h".into(), neurons: vec![1] }).unwrap(), vec![1, 4]);
-        assert_eq!(select(&p, &FreezeSpec::Neurons { tensor: "b_h".into(), neurons: vec![2] }).unwrap(), vec![8]);
-        assert!(select(&p, &FreezeSpec::Neurons { tensor: "w_h".into(), neurons: vec![3] }).is_err());
+        assert_eq!(
+            select(
+                &p,
+                &FreezeSpec::Neurons {
+                    tensor: "w_h".into(),
+                    neurons: vec![1]
+                }
+            )
+            .unwrap(),
+            vec![1, 4]
+        );
+        assert_eq!(
+            select(
+                &p,
+                &FreezeSpec::Neurons {
+                    tensor: "b_h".into(),
+                    neurons: vec![2]
+                }
+            )
+            .unwrap(),
+            vec![8]
+        );
+        assert!(
+            select(
+                &p,
+                &FreezeSpec::Neurons {
+                    tensor: "w_h".into(),
+                    neurons: vec![3]
+                }
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn bad_requests_are_refused() {
         let p = params();
-        let e = select(&p, &FreezeSpec::Tensors("w_x".into())).unwrap_err().to_string();
-        assert!(e.contains("no parameter matches 'w_x'; parameters are: w_h, b_h, head.w"), "{e}");
-        assert!(select(&p, &FreezeSpec::Percentage { pattern: "*".into(), fraction: 1.5, seed: 0 }).is_err());
+        let e = select(&p, &FreezeSpec::Tensors("w_x".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no parameter matches 'w_x'; parameters are: w_h, b_h, head.w"),
+            "{e}"
+        );
+        assert!(
+            select(
+                &p,
+                &FreezeSpec::Percentage {
+                    pattern: "*".into(),
+                    fraction: 1.5,
+                    seed: 0
+                }
+            )
+            .is_err()
+        );
     }
 
     #[test]

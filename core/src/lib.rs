@@ -26,14 +26,14 @@ pub mod tensors;
 pub mod train;
 
 pub use cell::{Cell, Diagnostic, Dims};
-pub use data::{Dataset, Inputs, InputKind, IoSpec, OutputKind, Sequence, Targets};
+pub use data::{Dataset, InputKind, Inputs, IoSpec, OutputKind, Sequence, Targets};
 pub use error::{Error, Result};
 pub use freeze::FreezeSpec;
 pub use metrics::Metrics;
 pub use model::{DynModel, Model, ModelMeta};
 pub use registry::{Architecture, Capability, Entry, Family};
 pub use rng::Rng;
-pub use scalar::{s, Scalar};
+pub use scalar::{Scalar, s};
 pub use tensors::{Layout, TensorInfo, Tensors};
 pub use train::{FitReport, Progress, StatePolicy, TrainConfig};
 

@@ -25,13 +25,23 @@ pub struct Metrics {
 /// Regression metrics of `pred` against `target`, both `rows × width` flat, row-major.
 pub fn regression(pred: &[f64], target: &[f64], width: usize) -> Metrics {
     assert_eq!(pred.len(), target.len(), "metrics: lengths differ");
-    let rows = if width == 0 { 0 } else { target.len() / width };
+    let rows = target.len().checked_div(width).unwrap_or(0);
     if rows == 0 {
         return Metrics::default();
     }
     let n = pred.len() as f64;
-    let mse = pred.iter().zip(target).map(|(p, t)| (p - t) * (p - t)).sum::<f64>() / n;
-    let mae = pred.iter().zip(target).map(|(p, t)| (p - t).abs()).sum::<f64>() / n;
+    let mse = pred
+        .iter()
+        .zip(target)
+        .map(|(p, t)| (p - t) * (p - t))
+        .sum::<f64>()
+        / n;
+    let mae = pred
+        .iter()
+        .zip(target)
+        .map(|(p, t)| (p - t).abs())
+        .sum::<f64>()
+        / n;
     let mut r2 = 0.0;
     for c in 0..width {
         let col = |v: &[f64]| (0..rows).map(|r| v[r * width + c]).collect::<Vec<_>>();

@@ -32,7 +32,11 @@ pub struct FileMeta {
 }
 
 fn dtype_of<S: Scalar>() -> Dtype {
-    if S::BYTES == 4 { Dtype::F32 } else { Dtype::F64 }
+    if S::BYTES == 4 {
+        Dtype::F32
+    } else {
+        Dtype::F64
+    }
 }
 
 /// Serialises a model's tensors and metadata into model-file bytes.
@@ -66,7 +70,8 @@ pub fn to_bytes<S: Scalar>(
         dtype: S::NAME.to_string(),
         model: meta.clone(),
     };
-    let blob = ron::to_string(&file_meta).map_err(|e| Error::Data(format!("cannot encode metadata: {e}")))?;
+    let blob = ron::to_string(&file_meta)
+        .map_err(|e| Error::Data(format!("cannot encode metadata: {e}")))?;
     let info = HashMap::from([(META_KEY.to_string(), blob)]);
     safetensors::tensor::serialize(views, Some(info))
         .map_err(|e| Error::Data(format!("cannot encode model file: {e}")))
@@ -78,9 +83,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::io(path, std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path")))?;
+    let name = path.file_name().ok_or_else(|| {
+        Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
+        )
+    })?;
     let tmp = dir.join(format!(
         ".{}.tmp{}",
         name.to_string_lossy(),
@@ -112,8 +120,11 @@ pub fn from_bytes<S: Scalar>(bytes: &[u8], path: &Path) -> Result<Loaded<S>> {
         path: path.to_path_buf(),
         message,
     };
-    let st = safetensors::SafeTensors::deserialize(bytes)
-        .map_err(|e| bad(format!("not a readable safetensors file ({e}); it may be truncated or corrupted")))?;
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
+        bad(format!(
+            "not a readable safetensors file ({e}); it may be truncated or corrupted"
+        ))
+    })?;
     let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
         .map_err(|e| bad(format!("unreadable header ({e})")))?;
     let blob = header
@@ -121,7 +132,8 @@ pub fn from_bytes<S: Scalar>(bytes: &[u8], path: &Path) -> Result<Loaded<S>> {
         .as_ref()
         .and_then(|m| m.get(META_KEY))
         .ok_or_else(|| bad(format!("no '{META_KEY}' metadata: not an mnnn model file")))?;
-    let meta: FileMeta = ron::from_str(blob).map_err(|e| bad(format!("unreadable metadata ({e})")))?;
+    let meta: FileMeta =
+        ron::from_str(blob).map_err(|e| bad(format!("unreadable metadata ({e})")))?;
     if meta.format != FORMAT_VERSION {
         return Err(bad(format!(
             "format version {} is not supported (this build reads version {FORMAT_VERSION})",
@@ -129,12 +141,19 @@ pub fn from_bytes<S: Scalar>(bytes: &[u8], path: &Path) -> Result<Loaded<S>> {
         )));
     }
     if meta.dtype != S::NAME {
-        return Err(bad(format!("holds {} weights; load it as {}", meta.dtype, meta.dtype)));
+        return Err(bad(format!(
+            "holds {} weights; load it as {}",
+            meta.dtype, meta.dtype
+        )));
     }
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != dtype_of::<S>() {
-            return Err(bad(format!("tensor '{name}' is {:?}, expected {}", view.dtype(), S::NAME)));
+            return Err(bad(format!(
+                "tensor '{name}' is {:?}, expected {}",
+                view.dtype(),
+                S::NAME
+            )));
         }
         tensors.insert(name, (view.shape().to_vec(), S::from_le_bytes(view.data())));
     }
@@ -153,7 +172,10 @@ impl<S: Scalar> Loaded<S> {
                     if shape != e.shape {
                         return Err(Error::ModelFile {
                             path: path.to_path_buf(),
-                            message: format!("tensor '{key}' has shape {shape:?}, the model needs {:?}", e.shape),
+                            message: format!(
+                                "tensor '{key}' has shape {shape:?}, the model needs {:?}",
+                                e.shape
+                            ),
                         });
                     }
                     data.extend(values);
@@ -180,7 +202,10 @@ impl<S: Scalar> Loaded<S> {
         if let Some(extra) = self.tensors.keys().min() {
             return Err(Error::ModelFile {
                 path: path.to_path_buf(),
-                message: format!("unexpected tensor '{extra}' for model '{}'", self.meta.model.entry),
+                message: format!(
+                    "unexpected tensor '{extra}' for model '{}'",
+                    self.meta.model.entry
+                ),
             });
         }
         model.set_params(&params)?;

@@ -4,9 +4,9 @@
 use crate::cell::{Cell, Dims};
 use crate::data::IoSpec;
 use crate::model::{DynModel, Model, ModelMeta};
-use crate::{persist, Error, Result, Scalar};
-use serde::de::DeserializeOwned;
+use crate::{Error, Result, Scalar, persist};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::any::Any;
 use std::fmt::Debug;
 use std::path::Path;
@@ -111,7 +111,9 @@ pub struct Entry {
 
 impl Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entry").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Entry")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -145,7 +147,11 @@ fn state_size<A: Architecture>(text: &str, dims: Dims) -> Result<usize> {
     Ok(A::state_size(&parse_typed::<A>(text)?, dims))
 }
 
-fn build<A: Architecture, S: Scalar>(text: &str, io: &IoSpec, seed: u64) -> Result<Box<dyn DynModel<S>>> {
+fn build<A: Architecture, S: Scalar>(
+    text: &str,
+    io: &IoSpec,
+    seed: u64,
+) -> Result<Box<dyn DynModel<S>>> {
     let p = parse_typed::<A>(text)?;
     io.validate()?;
     let dims = Dims {
@@ -182,7 +188,12 @@ impl Entry {
     }
 
     /// Builds a model with these RON params (`None`: the defaults) for `io`, seeded.
-    pub fn create<S: Scalar>(&self, params: Option<&str>, io: &IoSpec, seed: u64) -> Result<Box<dyn DynModel<S>>> {
+    pub fn create<S: Scalar>(
+        &self,
+        params: Option<&str>,
+        io: &IoSpec,
+        seed: u64,
+    ) -> Result<Box<dyn DynModel<S>>> {
         let text = match params {
             Some(t) => (self.parse_params)(t)?,
             None => (self.default_params)(),
@@ -237,13 +248,15 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, v) in d[0].iter_mut().enumerate() {
+        *v = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }
@@ -280,7 +293,12 @@ pub fn find(name: &str) -> Result<&'static Entry> {
 }
 
 /// Creates a model by name: `params` is RON (`None` for the defaults).
-pub fn create<S: Scalar>(name: &str, params: Option<&str>, io: &IoSpec, seed: u64) -> Result<Box<dyn DynModel<S>>> {
+pub fn create<S: Scalar>(
+    name: &str,
+    params: Option<&str>,
+    io: &IoSpec,
+    seed: u64,
+) -> Result<Box<dyn DynModel<S>>> {
     find(name)?.create(params, io, seed)
 }
 
@@ -297,10 +315,12 @@ pub fn load_bytes<S: Scalar>(bytes: &[u8], path: &Path) -> Result<Box<dyn DynMod
         path: path.to_path_buf(),
         message: format!("was written by an entry this program does not have: {e}"),
     })?;
-    let mut model = entry.create::<S>(Some(&m.params), &m.io, m.seed).map_err(|e| Error::ModelFile {
-        path: path.to_path_buf(),
-        message: format!("its configuration is not valid here: {e}"),
-    })?;
+    let mut model = entry
+        .create::<S>(Some(&m.params), &m.io, m.seed)
+        .map_err(|e| Error::ModelFile {
+            path: path.to_path_buf(),
+            message: format!("its configuration is not valid here: {e}"),
+        })?;
     loaded.fill(model.as_mut(), path)?;
     Ok(model)
 }

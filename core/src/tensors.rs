@@ -54,7 +54,10 @@ impl Layout {
     /// duplicate is a programming error.
     pub fn push(&mut self, name: impl Into<String>, shape: &[usize]) -> usize {
         let name = name.into();
-        assert!(self.index_of(&name).is_none(), "duplicate tensor name {name}");
+        assert!(
+            self.index_of(&name).is_none(),
+            "duplicate tensor name {name}"
+        );
         let info = TensorInfo {
             name,
             shape: shape.to_vec(),
@@ -294,7 +297,13 @@ mod tests {
         let err = t.assign(&other).unwrap_err().to_string();
         assert!(err.contains("'a' has shape [3], expected [2]"), "{err}");
         assert_eq!(t.data(), &[0.0, 0.0]);
-        let renamed = Tensors::<f32>::from_vec(Layout::new().with("b", &[2]), vec![1.0; 2]).unwrap();
-        assert!(t.assign(&renamed).unwrap_err().to_string().contains("'a' is missing"));
+        let renamed =
+            Tensors::<f32>::from_vec(Layout::new().with("b", &[2]), vec![1.0; 2]).unwrap();
+        assert!(
+            t.assign(&renamed)
+                .unwrap_err()
+                .to_string()
+                .contains("'a' is missing")
+        );
     }
 }

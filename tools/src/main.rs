@@ -1,1 +1,156 @@
-fn main() {}
+//! `mnnn`: list, inspect, train, evaluate and run memory-native models from the terminal.
+
+mod cmd;
+mod progress;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+// Named so the linker keeps every plugin's registration (see mnnn-zoo's docs).
+use mnnn_zoo as _;
+// The conformance command lands with the suite; the crate is linked already.
+use mnnn_conformance as _;
+
+/// Memory-native neural networks: pick a model by name, train it, compare it, run it.
+#[derive(Parser, Debug)]
+#[command(name = "mnnn", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Every zoo entry: name, family, summary, state size and parameter count at defaults.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The model card of one entry: summary, citation, defaults, tensors, diagnostics.
+    Info {
+        /// Entry name (see `mnnn list`).
+        name: String,
+        /// Input width to size the tensors with.
+        #[arg(long, default_value_t = 1)]
+        inputs: usize,
+        /// Output width to size the tensors with.
+        #[arg(long, default_value_t = 1)]
+        outputs: usize,
+    },
+    /// Train a model from a RON config (without --config: AMRC on a built-in series whose
+    /// target depends on earlier inputs, against a memoryless linear regression).
+    Train {
+        /// The run config: `(model: "amrc", params: (...), data: Csv(...), train: (...))`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where to write the trained model (safetensors).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the final metrics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Score a saved model on a CSV file (each sequence from a fresh memory).
+    Eval {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// The CSV file (with a header row).
+        #[arg(long)]
+        data: PathBuf,
+        /// Input columns, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        inputs: Vec<String>,
+        /// Target columns, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        targets: Vec<String>,
+        /// A column whose changes of value start a new sequence.
+        #[arg(long)]
+        sequence: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a saved model over a CSV file from its saved memory and print predictions as CSV.
+    Predict {
+        /// The model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// The CSV file (with a header row).
+        #[arg(long)]
+        data: PathBuf,
+        /// Input columns, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        inputs: Vec<String>,
+        /// Save the model with its advanced memory here, so the stream can be resumed.
+        #[arg(long)]
+        state_out: Option<PathBuf>,
+    },
+}
+
+/// A failure and the exit code it maps to.
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// A usage error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<mnnn_core::Error> for Failure {
+    fn from(e: mnnn_core::Error) -> Self {
+        let code = match e {
+            mnnn_core::Error::UnknownModel { .. } | mnnn_core::Error::Config { .. } => 2,
+            _ => 1,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::List { json } => cmd::list::run(json),
+        Command::Info {
+            name,
+            inputs,
+            outputs,
+        } => cmd::info::run(&name, inputs, outputs),
+        Command::Train { config, out, json } => {
+            cmd::train::run(config.as_deref(), out.as_deref(), json)
+        }
+        Command::Eval {
+            model,
+            data,
+            inputs,
+            targets,
+            sequence,
+            json,
+        } => cmd::eval::run(&model, &data, &inputs, &targets, sequence.as_deref(), json),
+        Command::Predict {
+            model,
+            data,
+            inputs,
+            state_out,
+        } => cmd::predict::run(&model, &data, &inputs, state_out.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

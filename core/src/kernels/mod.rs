@@ -4,6 +4,7 @@
 //! enabled, chosen at run time. The binary therefore runs on any x86-64 and uses the wide
 //! instructions only where the CPU has them.
 
+mod dispatch;
 mod gemv;
 mod tanh;
 

@@ -7,7 +7,7 @@ use crate::data::{Dataset, Inputs, OutputKind};
 use crate::freeze::FreezeSpec;
 use crate::metrics::Metrics;
 use crate::train::{FitReport, Gradients, Progress, TrainConfig};
-use crate::{persist, Error, Result, Scalar, Tensors};
+use crate::{Error, Result, Scalar, Tensors, persist};
 use ndarray::{Array2, Array3, Axis};
 use std::path::Path;
 
@@ -77,7 +77,11 @@ pub trait DynModel<S: Scalar>: Send + Sync {
     fn loss(&self, data: &Dataset<S>, state0: Option<&Tensors<S>>) -> Result<f64>;
 
     /// [`DynModel::loss`] with its gradients by full backpropagation through time.
-    fn gradients(&self, data: &Dataset<S>, state0: Option<&Tensors<S>>) -> Result<(f64, Gradients<S>)>;
+    fn gradients(
+        &self,
+        data: &Dataset<S>,
+        state0: Option<&Tensors<S>>,
+    ) -> Result<(f64, Gradients<S>)>;
 
     /// A fresh state for `b` sequences (the layout [`DynModel::loss`] takes).
     fn batch_state(&self, b: usize) -> Tensors<S>;
@@ -179,7 +183,13 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
         let mut scratch = std::mem::take(&mut self.scratch);
         for t in 0..steps {
             self.input_row(inputs, t, x.row_mut(0));
-            self.cell.step(&self.params, &mut self.state, x.view(), yc.view_mut(), &mut scratch);
+            self.cell.step(
+                &self.params,
+                &mut self.state,
+                x.view(),
+                yc.view_mut(),
+                &mut scratch,
+            );
             let row = out.slice_mut(ndarray::s![t..t + 1, ..]);
             self.head_forward(yc.view(), row);
         }
@@ -198,7 +208,14 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
         self.fill_inputs(inputs, 0, 0, &mut xs.view_mut());
         let mut ys = Array3::zeros((steps, 1, d.output));
         let mut scratch = std::mem::take(&mut self.scratch);
-        self.cell.forward_chunked(&self.params, &mut self.state, xs.view(), ys.view_mut(), chunk, &mut scratch);
+        self.cell.forward_chunked(
+            &self.params,
+            &mut self.state,
+            xs.view(),
+            ys.view_mut(),
+            chunk,
+            &mut scratch,
+        );
         self.scratch = scratch;
         let yc = ys.index_axis(Axis(1), 0).to_owned();
         let mut out = Array2::zeros((steps, d.output));
@@ -212,7 +229,12 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
             .sequences
             .iter()
             .enumerate()
-            .map(|(seq, s)| crate::train::plan::Track { seq, start: 0, end: s.len(), score_from: 0 })
+            .map(|(seq, s)| crate::train::plan::Track {
+                seq,
+                start: 0,
+                end: s.len(),
+                score_from: 0,
+            })
             .collect();
         Ok(self.score_tracks(data, &tracks).1)
     }
@@ -230,7 +252,11 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
         Ok(self.loss_and_gradients(data, state0, false)?.0)
     }
 
-    fn gradients(&self, data: &Dataset<S>, state0: Option<&Tensors<S>>) -> Result<(f64, Gradients<S>)> {
+    fn gradients(
+        &self,
+        data: &Dataset<S>,
+        state0: Option<&Tensors<S>>,
+    ) -> Result<(f64, Gradients<S>)> {
         let (l, g) = self.loss_and_gradients(data, state0, true)?;
         Ok((l, g.expect("backward requested")))
     }

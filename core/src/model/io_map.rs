@@ -27,7 +27,13 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
     }
 
     /// Fills `xs[(t − t0), b, :]` for `t` in `t0..t0 + T` from `inputs`, and zeros past its end.
-    pub(crate) fn fill_inputs(&self, inputs: &Inputs<S>, t0: usize, b: usize, xs: &mut ArrayViewMut3<S>) {
+    pub(crate) fn fill_inputs(
+        &self,
+        inputs: &Inputs<S>,
+        t0: usize,
+        b: usize,
+        xs: &mut ArrayViewMut3<S>,
+    ) {
         let steps = xs.shape()[0];
         for k in 0..steps {
             let t = t0 + k;

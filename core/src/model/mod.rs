@@ -78,7 +78,11 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             output: meta.io.cell_output(),
         };
         if dims != want {
-            return Err(Error::shape("cell widths", format!("{want:?}"), format!("{dims:?}")));
+            return Err(Error::shape(
+                "cell widths",
+                format!("{want:?}"),
+                format!("{dims:?}"),
+            ));
         }
         let mut layout = cell.param_layout();
         let o = dims.output;
@@ -86,7 +90,9 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             head_w: layout.push("head.w", &[o, o]),
             head_b: layout.push("head.b", &[o]),
             embed: match meta.io.input {
-                InputKind::Tokens { vocab, embed } => Some(layout.push("embed.table", &[vocab, embed])),
+                InputKind::Tokens { vocab, embed } => {
+                    Some(layout.push("embed.table", &[vocab, embed]))
+                }
                 InputKind::Real(_) => None,
             },
         };
@@ -97,7 +103,10 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         }
         if let Some(e) = idx.embed {
             let mut rng = Rng::derive(meta.seed, "embed");
-            params.slice_mut(e).iter_mut().for_each(|v| *v = S::from_f64(rng.normal()));
+            params
+                .slice_mut(e)
+                .iter_mut()
+                .for_each(|v| *v = S::from_f64(rng.normal()));
         }
         let (xi, yo) = (
             match meta.io.input {

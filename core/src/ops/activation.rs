@@ -36,7 +36,7 @@ impl Activation {
             Activation::Tanh => S::tanh_inplace(x),
             Activation::Sigmoid => {
                 // σ(x) = ½ + ½ tanh(x/2): one fast kernel serves both.
-                x.iter_mut().for_each(|v| *v = *v * half);
+                x.iter_mut().for_each(|v| *v *= half);
                 S::tanh_inplace(x);
                 x.iter_mut().for_each(|v| *v = half + half * *v);
             }
@@ -58,11 +58,7 @@ impl Activation {
     pub fn vjp<S: Scalar>(self, x: &[S], y: &[S], dy: &[S], dx: &mut [S], accumulate: bool) {
         let one = S::one();
         let put = |d: &mut S, v: S| {
-            if accumulate {
-                *d = *d + v
-            } else {
-                *d = v
-            }
+            if accumulate { *d += v } else { *d = v }
         };
         match self {
             Activation::Tanh => {

@@ -12,8 +12,8 @@ pub fn mul<S: Scalar>(a: &[S], b: &[S], y: &mut [S]) {
 /// VJP of [`mul`]: `da += dy ⊙ b`, `db += dy ⊙ a`.
 pub fn mul_vjp<S: Scalar>(a: &[S], b: &[S], dy: &[S], da: &mut [S], db: &mut [S]) {
     for i in 0..dy.len() {
-        da[i] = da[i] + dy[i] * b[i];
-        db[i] = db[i] + dy[i] * a[i];
+        da[i] += dy[i] * b[i];
+        db[i] += dy[i] * a[i];
     }
 }
 
@@ -35,16 +35,16 @@ pub fn mix_vjp<S: Scalar>(
     db: &mut [S],
 ) {
     for i in 0..dy.len() {
-        dg[i] = dg[i] + dy[i] * (b[i] - a[i]);
-        da[i] = da[i] + dy[i] * (S::one() - g[i]);
-        db[i] = db[i] + dy[i] * g[i];
+        dg[i] += dy[i] * (b[i] - a[i]);
+        da[i] += dy[i] * (S::one() - g[i]);
+        db[i] += dy[i] * g[i];
     }
 }
 
 /// `y += s · x`.
 pub fn axpy<S: Scalar>(s: S, x: &[S], y: &mut [S]) {
     for (y, &x) in y.iter_mut().zip(x) {
-        *y = *y + s * x;
+        *y += s * x;
     }
 }
 

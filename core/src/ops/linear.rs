@@ -27,9 +27,7 @@ pub fn forward<S: Scalar>(
 /// `y += x · w`.
 pub fn accumulate<S: Scalar>(x: ArrayView2<S>, w: ArrayView2<S>, mut y: ArrayViewMut2<S>) {
     if x.nrows() == 1 {
-        if let (Some(xs), Some(ws), Some(ys)) =
-            (x.as_slice(), w.as_slice(), y.as_slice_mut())
-        {
+        if let (Some(xs), Some(ws), Some(ys)) = (x.as_slice(), w.as_slice(), y.as_slice_mut()) {
             S::gemv_acc(ys, xs, ws);
             return;
         }
@@ -60,8 +58,8 @@ pub fn backward<S: Scalar>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gradcheck::{numeric_gradient, relative_error};
     use crate::Rng;
+    use crate::gradcheck::{numeric_gradient, relative_error};
     use ndarray::{Array1, Array2};
 
     fn rand(r: &mut Rng, rows: usize, cols: usize) -> Array2<f64> {
@@ -99,11 +97,17 @@ mod tests {
             assert!(relative_error(dw.as_slice().unwrap(), &gw, 1e-12) < 1e-8);
             let mut xf = x.clone().into_raw_vec_and_offset().0;
             let gx = numeric_gradient(&mut xf, 1e-6, &mut |v| {
-                loss(&Array2::from_shape_vec((bsz, i), v.to_vec()).unwrap(), &w, &b)
+                loss(
+                    &Array2::from_shape_vec((bsz, i), v.to_vec()).unwrap(),
+                    &w,
+                    &b,
+                )
             });
             assert!(relative_error(dx.as_slice().unwrap(), &gx, 1e-12) < 1e-8);
             let mut bf = b.to_vec();
-            let gb = numeric_gradient(&mut bf, 1e-6, &mut |v| loss(&x, &w, &Array1::from(v.to_vec())));
+            let gb = numeric_gradient(&mut bf, 1e-6, &mut |v| {
+                loss(&x, &w, &Array1::from(v.to_vec()))
+            });
             assert!(relative_error(db.as_slice().unwrap(), &gb, 1e-12) < 1e-8);
         }
     }

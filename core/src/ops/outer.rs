@@ -33,12 +33,12 @@ pub fn write_vjp<S: Scalar>(
     {
         let mut acc = S::zero();
         for j in 0..n {
-            acc = acc + row[j] * v[j];
-            dv[j] = dv[j] + row[j] * ki;
-            dlambda = dlambda + row[j] * prev[j];
-            row[j] = row[j] * lambda;
+            acc += row[j] * v[j];
+            dv[j] += row[j] * ki;
+            dlambda += row[j] * prev[j];
+            row[j] *= lambda;
         }
-        *dki = *dki + acc;
+        *dki += acc;
     }
     dlambda
 }
@@ -74,6 +74,9 @@ mod tests {
             .chain(dk.iter().copied())
             .chain(dv.iter().copied())
             .collect();
-        assert!(relative_error(&ana, &num, 1e-12) < 1e-8, "{ana:?} vs {num:?}");
+        assert!(
+            relative_error(&ana, &num, 1e-12) < 1e-8,
+            "{ana:?} vs {num:?}"
+        );
     }
 }

@@ -31,17 +31,21 @@ pub fn scan_vjp<S: Scalar>(a: &[S], h0: &[S], hs: &[S], dh: &mut [S], da: &mut [
             let (cur, next) = dh.split_at_mut((t + 1) * n);
             let cur = &mut cur[t * n..];
             for i in 0..n {
-                cur[i] = cur[i] + a[i % width] * next[i];
+                cur[i] += a[i % width] * next[i];
             }
         }
         let prev = if t == 0 { h0 } else { &hs[(t - 1) * n..t * n] };
         let cur = &dh[t * n..(t + 1) * n];
         for i in 0..n {
-            da[i % width] = da[i % width] + cur[i] * prev[i];
+            da[i % width] += cur[i] * prev[i];
         }
     }
     for i in 0..n {
-        dh0[i] = if steps > 0 { a[i % width] * dh[i] } else { S::zero() };
+        dh0[i] = if steps > 0 {
+            a[i % width] * dh[i]
+        } else {
+            S::zero()
+        };
     }
 }
 

@@ -34,15 +34,15 @@ pub enum Optimizer {
 pub struct TrainConfig {
     /// Passes over the training data (default 60).
     pub epochs: usize,
-    /// Sequences (or lanes, or windows) per batch (default 16).
+    /// Sequences (or lanes, or windows) per batch (default 4).
     pub batch_size: usize,
-    /// Steps of truncated BPTT per update; 0 means the whole sequence (default 64).
+    /// Steps of truncated BPTT per update; 0 means the whole sequence (default 32).
     pub window: usize,
     /// State across windows (default [`StatePolicy::Carry`]).
     pub state: StatePolicy,
     /// Optimizer (default Adam).
     pub optimizer: Optimizer,
-    /// Learning rate (default 0.005).
+    /// Learning rate (default 0.01).
     pub learning_rate: f64,
     /// Global gradient-norm clip; 0 turns it off (default 1.0).
     pub clip: f64,
@@ -61,11 +61,11 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             epochs: 60,
-            batch_size: 16,
-            window: 64,
+            batch_size: 4,
+            window: 32,
             state: StatePolicy::Carry,
             optimizer: Optimizer::Adam,
-            learning_rate: 0.005,
+            learning_rate: 0.01,
             clip: 1.0,
             validation: 0.2,
             patience: 10,
@@ -85,17 +85,33 @@ impl TrainConfig {
             return Err(Error::invalid_param("batch_size", 0, "must be at least 1"));
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(Error::invalid_param("learning_rate", self.learning_rate, "must be a finite number > 0"));
+            return Err(Error::invalid_param(
+                "learning_rate",
+                self.learning_rate,
+                "must be a finite number > 0",
+            ));
         }
         if !(self.clip.is_finite() && self.clip >= 0.0) {
-            return Err(Error::invalid_param("clip", self.clip, "must be a finite number >= 0 (0 turns clipping off)"));
+            return Err(Error::invalid_param(
+                "clip",
+                self.clip,
+                "must be a finite number >= 0 (0 turns clipping off)",
+            ));
         }
         if !(0.0..1.0).contains(&self.validation) {
-            return Err(Error::invalid_param("validation", self.validation, "must be in [0, 1)"));
+            return Err(Error::invalid_param(
+                "validation",
+                self.validation,
+                "must be in [0, 1)",
+            ));
         }
         if let Optimizer::Sgd { momentum } = self.optimizer {
             if !(0.0..1.0).contains(&momentum) {
-                return Err(Error::invalid_param("momentum", momentum, "must be in [0, 1)"));
+                return Err(Error::invalid_param(
+                    "momentum",
+                    momentum,
+                    "must be in [0, 1)",
+                ));
             }
         }
         Ok(())

@@ -3,7 +3,7 @@
 
 use super::config::TrainConfig;
 use super::loss;
-use super::optim::{clip_global_norm, OptimState};
+use super::optim::{OptimState, clip_global_norm};
 use super::plan::{self, Track};
 use super::report::{EpochRecord, FitReport, Gradients, Progress};
 use crate::cell::Cell;
@@ -23,6 +23,14 @@ struct Window<S> {
     targets: Vec<S>,
     classes: Vec<u32>,
     counts: Vec<bool>,
+}
+
+/// Which window of which tracks: steps `off..` (relative to each track's start).
+#[derive(Clone, Copy)]
+struct At<'a, S> {
+    data: &'a Dataset<S>,
+    tracks: &'a [Track],
+    off: usize,
 }
 
 /// What one window's loss came to.
@@ -52,13 +60,12 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
     /// `state`, then the head and the loss; `dy` receives ∂(mean loss)/∂y.
     fn forward_window(
         &self,
-        data: &Dataset<S>,
-        tracks: &[Track],
-        off: usize,
+        at: At<'_, S>,
         state: &mut Tensors<S>,
         w: &mut Window<S>,
         tape: Option<&mut C::Tape>,
     ) -> WindowLoss {
+        let At { data, tracks, off } = at;
         let (steps, b) = (w.xs.shape()[0], tracks.len());
         let o = self.cell.dims().output;
         for (j, tr) in tracks.iter().enumerate() {
@@ -94,7 +101,10 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         }
         self.cell
             .forward_window(&self.params, state, w.xs.view(), w.yc.view_mut(), tape);
-        let yc2 = w.yc.view().into_shape_with_order((steps * b, o)).expect("contiguous");
+        let yc2 =
+            w.yc.view()
+                .into_shape_with_order((steps * b, o))
+                .expect("contiguous");
         self.head_forward(yc2, w.y.view_mut());
         let rows = w.counts.iter().filter(|c| **c).count();
         let pred = w.y.as_slice().expect("contiguous");
@@ -103,13 +113,23 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             OutputKind::Regression(_) => {
                 let scale = S::from_f64(1.0 / (rows.max(1) * o) as f64);
                 let (sum, values) = loss::mse(pred, &w.targets, &w.counts, o, scale, grad);
-                WindowLoss { sum, values, rows, correct: 0 }
+                WindowLoss {
+                    sum,
+                    values,
+                    rows,
+                    correct: 0,
+                }
             }
             OutputKind::Classes(_) => {
                 let scale = S::from_f64(1.0 / rows.max(1) as f64);
                 let (sum, n, correct) =
                     loss::cross_entropy(pred, &w.classes, &w.counts, o, scale, grad);
-                WindowLoss { sum, values: n, rows, correct }
+                WindowLoss {
+                    sum,
+                    values: n,
+                    rows,
+                    correct,
+                }
             }
         }
     }
@@ -119,21 +139,25 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
     /// when `want_dx`.
     fn backward_window(
         &self,
-        data: &Dataset<S>,
-        tracks: &[Track],
-        off: usize,
+        at: At<'_, S>,
         w: &Window<S>,
         tape: &C::Tape,
         dstate: &mut Tensors<S>,
         grads: &mut Tensors<S>,
         want_dx: bool,
     ) -> Option<Array3<S>> {
+        let At { data, tracks, off } = at;
         let (steps, b, _) = w.xs.dim();
         let d = self.cell.dims();
-        let yc2 = w.yc.view().into_shape_with_order((steps * b, d.output)).expect("contiguous");
+        let yc2 =
+            w.yc.view()
+                .into_shape_with_order((steps * b, d.output))
+                .expect("contiguous");
         let mut dyc = Array2::zeros((steps * b, d.output));
         self.head_backward(yc2, w.dy.view(), grads, dyc.view_mut());
-        let dyc3 = dyc.into_shape_with_order((steps, b, d.output)).expect("contiguous");
+        let dyc3 = dyc
+            .into_shape_with_order((steps, b, d.output))
+            .expect("contiguous");
         let need_dx = want_dx || self.idx.embed.is_some();
         let mut dxs = need_dx.then(|| Array3::zeros((steps, b, d.input)));
         self.cell.backward_window(
@@ -183,7 +207,11 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                     let m = mean[c] / n;
                     let var = (sq[c] / n - m * m).max(0.0);
                     // A constant column keeps unit scale rather than dividing by zero.
-                    let sd = if var.sqrt() > 1e-12 * m.abs().max(1.0) { var.sqrt() } else { 1.0 };
+                    let sd = if var.sqrt() > 1e-12 * m.abs().max(1.0) {
+                        var.sqrt()
+                    } else {
+                        1.0
+                    };
                     (m, sd)
                 })
                 .collect::<Vec<_>>()
@@ -224,7 +252,16 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             while off < len {
                 let steps = CHUNK.min(len - off);
                 let mut w = self.window(steps, b);
-                let l = self.forward_window(data, group, off, &mut state, &mut w, None);
+                let l = self.forward_window(
+                    At {
+                        data,
+                        tracks: group,
+                        off,
+                    },
+                    &mut state,
+                    &mut w,
+                    None,
+                );
                 total.sum += l.sum;
                 total.values += l.values;
                 total.rows += l.rows;
@@ -286,14 +323,23 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             for group in order.chunks(cfg.batch_size) {
                 let b = group.len();
                 let len = group.iter().map(|t| t.len()).max().unwrap_or(0);
-                let win = if cfg.window == 0 { len } else { cfg.window.min(len) };
+                let win = if cfg.window == 0 {
+                    len
+                } else {
+                    cfg.window.min(len)
+                };
                 let mut state = self.fresh_state(b);
                 let mut tape = C::Tape::default();
                 let mut off = 0;
                 while off < len {
                     let steps = win.min(len - off);
                     let mut w = self.window(steps, b);
-                    let l = self.forward_window(data, group, off, &mut state, &mut w, Some(&mut tape));
+                    let at = At {
+                        data,
+                        tracks: group,
+                        off,
+                    };
+                    let l = self.forward_window(at, &mut state, &mut w, Some(&mut tape));
                     tokens += steps * b;
                     if l.rows > 0 {
                         if !l.sum.is_finite() {
@@ -303,7 +349,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                         epoch_loss.values += l.values;
                         grads.fill(S::zero());
                         let mut dstate = Tensors::zeros_like(&state);
-                        self.backward_window(data, group, off, &w, &tape, &mut dstate, &mut grads, false);
+                        self.backward_window(at, &w, &tape, &mut dstate, &mut grads, false);
                         if let Some(f) = &self.frozen {
                             for (g, &fz) in grads.data_mut().iter_mut().zip(f) {
                                 if fz {
@@ -319,7 +365,10 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             }
             let train_loss = epoch_loss.sum / epoch_loss.values.max(1) as f64;
             if !train_loss.is_finite() || !self.params.all_finite() {
-                return Err(Error::Diverged { epoch, loss: train_loss });
+                return Err(Error::Diverged {
+                    epoch,
+                    loss: train_loss,
+                });
             }
             let val_loss = (!split.validation.is_empty())
                 .then(|| self.score_tracks(data, &split.validation).0);
@@ -330,8 +379,18 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             } else {
                 since_best += 1;
             }
-            history.push(EpochRecord { epoch, train_loss, val_loss });
-            progress(&Progress { epoch, epochs: cfg.epochs, train_loss, val_loss, best_epoch: best.2 });
+            history.push(EpochRecord {
+                epoch,
+                train_loss,
+                val_loss,
+            });
+            progress(&Progress {
+                epoch,
+                epochs: cfg.epochs,
+                train_loss,
+                val_loss,
+                best_epoch: best.2,
+            });
             if cfg.patience > 0 && since_best >= cfg.patience {
                 stopped_early = epoch < cfg.epochs;
                 break;
@@ -343,8 +402,8 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         let seconds = started.elapsed().as_secs_f64();
         let train_tracks: Vec<Track> = split.train.clone();
         let (_, train) = self.score_tracks(data, &train_tracks);
-        let validation = (!split.validation.is_empty())
-            .then(|| self.score_tracks(data, &split.validation).1);
+        let validation =
+            (!split.validation.is_empty()).then(|| self.score_tracks(data, &split.validation).1);
         Ok(FitReport {
             epochs_run: history.len(),
             best_epoch: best.2,
@@ -370,7 +429,12 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             .sequences
             .iter()
             .enumerate()
-            .map(|(seq, s)| Track { seq, start: 0, end: s.len(), score_from: 0 })
+            .map(|(seq, s)| Track {
+                seq,
+                start: 0,
+                end: s.len(),
+                score_from: 0,
+            })
             .collect();
         let b = tracks.len();
         let mut state = self.fresh_state(b);
@@ -380,7 +444,12 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         let len = tracks.iter().map(|t| t.len()).max().unwrap_or(0);
         let mut w = self.window(len, b);
         let mut tape = C::Tape::default();
-        let l = self.forward_window(data, &tracks, 0, &mut state, &mut w, backward.then_some(&mut tape));
+        let at = At {
+            data,
+            tracks: &tracks,
+            off: 0,
+        };
+        let l = self.forward_window(at, &mut state, &mut w, backward.then_some(&mut tape));
         let loss = l.sum / l.values.max(1) as f64;
         if !backward {
             return Ok((loss, None));
@@ -388,25 +457,34 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         let mut params = Tensors::zeros_like(&self.params);
         let mut dstate = Tensors::zeros_like(&state);
         let dxs = self
-            .backward_window(data, &tracks, 0, &w, &tape, &mut dstate, &mut params, true)
+            .backward_window(at, &w, &tape, &mut dstate, &mut params, true)
             .expect("asked for input gradients");
         let inputs = tracks
             .iter()
             .enumerate()
             .map(|(j, tr)| {
-                let mut g = dxs.index_axis(Axis(1), j).slice(ndarray::s![..tr.len(), ..]).to_owned();
+                let mut g = dxs
+                    .index_axis(Axis(1), j)
+                    .slice(ndarray::s![..tr.len(), ..])
+                    .to_owned();
                 if let Inputs::Real(_) = data.sequences[tr.seq].inputs {
                     let sd = self.norm.slice(X_STD);
                     for mut row in g.rows_mut() {
                         for (v, s) in row.iter_mut().zip(sd) {
-                            *v = *v / *s;
+                            *v /= *s;
                         }
                     }
                 }
                 g
             })
             .collect();
-        let _ = Y_STD;
-        Ok((loss, Some(Gradients { params, state: dstate, inputs })))
+        Ok((
+            loss,
+            Some(Gradients {
+                params,
+                state: dstate,
+                inputs,
+            }),
+        ))
     }
 }

@@ -52,20 +52,23 @@ pub fn cross_entropy<S: Scalar>(
             g.fill(S::zero());
             continue;
         }
-        let (arg, max) = z.iter().enumerate().fold((0, S::neg_infinity()), |(ai, am), (i, &v)| {
-            if v > am { (i, v) } else { (ai, am) }
-        });
+        let (arg, max) = z
+            .iter()
+            .enumerate()
+            .fold((0, S::neg_infinity()), |(ai, am), (i, &v)| {
+                if v > am { (i, v) } else { (ai, am) }
+            });
         let mut total = S::zero();
         for (gi, &zi) in g.iter_mut().zip(z) {
             *gi = (zi - max).exp();
-            total = total + *gi;
+            total += *gi;
         }
         let y = classes[r] as usize;
         sum += (total.ln() - (z[y] - max)).as_f64();
         for gi in g.iter_mut() {
             *gi = *gi / total * scale;
         }
-        g[y] = g[y] - scale;
+        g[y] -= scale;
         n += 1;
         correct += usize::from(arg == y);
     }

@@ -16,8 +16,18 @@ pub struct OptimState<S> {
 impl<S: Scalar> OptimState<S> {
     /// Fresh state for `n` parameters.
     pub fn new(kind: Optimizer, lr: f64, n: usize) -> Self {
-        let v = if matches!(kind, Optimizer::Adam) { vec![S::zero(); n] } else { Vec::new() };
-        OptimState { kind, lr: S::from_f64(lr), m: vec![S::zero(); n], v, t: 0 }
+        let v = if matches!(kind, Optimizer::Adam) {
+            vec![S::zero(); n]
+        } else {
+            Vec::new()
+        };
+        OptimState {
+            kind,
+            lr: S::from_f64(lr),
+            m: vec![S::zero(); n],
+            v,
+            t: 0,
+        }
     }
 
     /// One update of `params` from `grads`; entries whose `frozen` flag is set are left exactly
@@ -38,7 +48,7 @@ impl<S: Scalar> OptimState<S> {
                     let g = grads[i];
                     self.m[i] = b1 * self.m[i] + (S::one() - b1) * g;
                     self.v[i] = b2 * self.v[i] + (S::one() - b2) * g * g;
-                    params[i] = params[i] - step * self.m[i] / (self.v[i].sqrt() + eps);
+                    params[i] -= step * self.m[i] / (self.v[i].sqrt() + eps);
                 }
             }
             Optimizer::Sgd { momentum } => {
@@ -48,7 +58,7 @@ impl<S: Scalar> OptimState<S> {
                         continue;
                     }
                     self.m[i] = mu * self.m[i] + grads[i];
-                    params[i] = params[i] - lr * self.m[i];
+                    params[i] -= lr * self.m[i];
                 }
             }
         }
@@ -58,10 +68,14 @@ impl<S: Scalar> OptimState<S> {
 /// Scales `grads` so that their global ℓ2 norm is at most `max_norm` (0 = no clipping) and
 /// returns the norm before clipping.
 pub fn clip_global_norm<S: Scalar>(grads: &mut [S], max_norm: f64) -> f64 {
-    let norm = grads.iter().map(|g| g.as_f64() * g.as_f64()).sum::<f64>().sqrt();
+    let norm = grads
+        .iter()
+        .map(|g| g.as_f64() * g.as_f64())
+        .sum::<f64>()
+        .sqrt();
     if max_norm > 0.0 && norm > max_norm {
         let s = S::from_f64(max_norm / norm);
-        grads.iter_mut().for_each(|g| *g = *g * s);
+        grads.iter_mut().for_each(|g| *g *= s);
     }
     norm
 }

@@ -1,8 +1,8 @@
 //! Which steps of which sequences go into training, validation and each batch.
 
 use super::config::{StatePolicy, TrainConfig};
-use crate::data::Dataset;
 use crate::Scalar;
+use crate::data::Dataset;
 
 /// A run of steps `start..end` of sequence `seq`, started from a fresh state at `start`;
 /// predictions count from `score_from` on (earlier steps only warm the memory up).
@@ -44,9 +44,17 @@ pub struct Split {
 /// validation track first runs through the training part so the memory is warm.
 pub fn split<S: Scalar>(data: &Dataset<S>, fraction: f64) -> Split {
     let n = data.sequences.len();
-    let whole = |seq: usize| Track { seq, start: 0, end: data.sequences[seq].len(), score_from: 0 };
+    let whole = |seq: usize| Track {
+        seq,
+        start: 0,
+        end: data.sequences[seq].len(),
+        score_from: 0,
+    };
     if fraction <= 0.0 {
-        return Split { train: (0..n).map(whole).collect(), validation: vec![] };
+        return Split {
+            train: (0..n).map(whole).collect(),
+            validation: vec![],
+        };
     }
     if n >= 2 {
         let n_val = ((n as f64 * fraction).round() as usize).clamp(1, n - 1);
@@ -56,13 +64,28 @@ pub fn split<S: Scalar>(data: &Dataset<S>, fraction: f64) -> Split {
         };
     }
     let t = data.sequences[0].len();
-    let cut = ((t as f64 * (1.0 - fraction)).round() as usize).clamp(1, t.max(2) - 1).min(t);
+    let cut = ((t as f64 * (1.0 - fraction)).round() as usize)
+        .clamp(1, t.max(2) - 1)
+        .min(t);
     if cut >= t {
-        return Split { train: vec![whole(0)], validation: vec![] };
+        return Split {
+            train: vec![whole(0)],
+            validation: vec![],
+        };
     }
     Split {
-        train: vec![Track { seq: 0, start: 0, end: cut, score_from: 0 }],
-        validation: vec![Track { seq: 0, start: 0, end: t, score_from: cut }],
+        train: vec![Track {
+            seq: 0,
+            start: 0,
+            end: cut,
+            score_from: 0,
+        }],
+        validation: vec![Track {
+            seq: 0,
+            start: 0,
+            end: t,
+            score_from: cut,
+        }],
     }
 }
 
@@ -74,11 +97,20 @@ pub fn training_tracks(train: &[Track], cfg: &TrainConfig) -> Vec<Track> {
         StatePolicy::Reset => {
             let mut out = Vec::new();
             for tr in train {
-                let w = if cfg.window == 0 { tr.len() } else { cfg.window };
+                let w = if cfg.window == 0 {
+                    tr.len()
+                } else {
+                    cfg.window
+                };
                 let mut s = tr.start;
                 while s < tr.end {
                     let e = (s + w).min(tr.end);
-                    out.push(Track { seq: tr.seq, start: s, end: e, score_from: s });
+                    out.push(Track {
+                        seq: tr.seq,
+                        start: s,
+                        end: e,
+                        score_from: s,
+                    });
                     s = e;
                 }
             }
@@ -94,7 +126,12 @@ pub fn training_tracks(train: &[Track], cfg: &TrainConfig) -> Vec<Track> {
                 (0..lanes)
                     .map(|k| {
                         let e = s + base + usize::from(k < extra);
-                        let t = Track { seq: tr.seq, start: s, end: e, score_from: s };
+                        let t = Track {
+                            seq: tr.seq,
+                            start: s,
+                            end: e,
+                            score_from: s,
+                        };
                         s = e;
                         t
                     })
@@ -129,8 +166,24 @@ mod tests {
     #[test]
     fn single_stream_is_cut_in_time_with_a_warm_validation_track() {
         let s = split(&data(&[100]), 0.2);
-        assert_eq!(s.train, vec![Track { seq: 0, start: 0, end: 80, score_from: 0 }]);
-        assert_eq!(s.validation, vec![Track { seq: 0, start: 0, end: 100, score_from: 80 }]);
+        assert_eq!(
+            s.train,
+            vec![Track {
+                seq: 0,
+                start: 0,
+                end: 80,
+                score_from: 0
+            }]
+        );
+        assert_eq!(
+            s.validation,
+            vec![Track {
+                seq: 0,
+                start: 0,
+                end: 100,
+                score_from: 80
+            }]
+        );
     }
 
     #[test]
@@ -143,13 +196,25 @@ mod tests {
 
     #[test]
     fn lanes_and_windows_cover_every_step_once() {
-        let train = [Track { seq: 0, start: 0, end: 103, score_from: 0 }];
-        let cfg = TrainConfig { batch_size: 4, window: 10, ..TrainConfig::default() };
+        let train = [Track {
+            seq: 0,
+            start: 0,
+            end: 103,
+            score_from: 0,
+        }];
+        let cfg = TrainConfig {
+            batch_size: 4,
+            window: 10,
+            ..TrainConfig::default()
+        };
         let lanes = training_tracks(&train, &cfg);
         assert_eq!(lanes.len(), 4);
         assert_eq!(lanes.iter().map(|t| t.len()).sum::<usize>(), 103);
         assert!(lanes.windows(2).all(|w| w[0].end == w[1].start));
-        let cfg = TrainConfig { state: StatePolicy::Reset, ..cfg };
+        let cfg = TrainConfig {
+            state: StatePolicy::Reset,
+            ..cfg
+        };
         let wins = training_tracks(&train, &cfg);
         assert_eq!(wins.len(), 11);
         assert_eq!(wins.last().unwrap().len(), 3);

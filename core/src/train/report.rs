@@ -1,7 +1,7 @@
 //! What training reports: per-epoch progress, the final summary, and gradients.
 
-use crate::metrics::Metrics;
 use crate::Tensors;
+use crate::metrics::Metrics;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 

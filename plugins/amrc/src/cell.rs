@@ -111,7 +111,9 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
     }
 
     fn state_layout(&self) -> Layout {
-        Layout::new().with("m", &[self.hidden]).with("s", &[self.hidden])
+        Layout::new()
+            .with("m", &[self.hidden])
+            .with("s", &[self.hidden])
     }
 
     fn init_params(&self, rng: &mut Rng, params: &mut Tensors<S>) {
@@ -182,7 +184,11 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         );
         let (m, s) = state.data_mut().split_at_mut(b * h);
         let bh = params.slice(B_H);
-        for (n_t, s_t) in tape.n.chunks_exact_mut(b * h).zip(tape.s.chunks_exact_mut(b * h)) {
+        for (n_t, s_t) in tape
+            .n
+            .chunks_exact_mut(b * h)
+            .zip(tape.s.chunks_exact_mut(b * h))
+        {
             self.update(bh, n_t, m, s);
             s_t.copy_from_slice(s);
         }
@@ -206,7 +212,7 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         // Output layer: dz = dy ⊙ (1 − y²).
         let mut dz: Vec<S> = dys.iter().copied().collect();
         for (d, &y) in dz.iter_mut().zip(&tape.y) {
-            *d = *d * (one - y * y);
+            *d *= one - y * y;
         }
         let dz_m = mat(&dz, rows, o);
         let s_m = mat(&tape.s, rows, h);
@@ -223,7 +229,11 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         // The recurrence, backwards in time; `ds` becomes da in place.
         let keep = one - self.alpha;
         let (dm, dsc) = dstate.data_mut().split_at_mut(b * h);
-        for (da_t, n_t) in ds.chunks_exact_mut(b * h).zip(tape.n.chunks_exact(b * h)).rev() {
+        for (da_t, n_t) in ds
+            .chunks_exact_mut(b * h)
+            .zip(tape.n.chunks_exact(b * h))
+            .rev()
+        {
             for k in 0..b * h {
                 let ds_tot = da_t[k] + dsc[k];
                 let dm_tot = dm[k];
@@ -240,7 +250,13 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         grads.vec_mut(B_H).scaled_add(one, &da_m.sum_axis(Axis(0)));
         if let Some(mut dx) = dxs {
             let mut buf = vec![S::zero(); rows * i];
-            general_mat_mul(one, &da_m, &params.mat(W_H).t(), S::zero(), &mut mat_mut(&mut buf, rows, i));
+            general_mat_mul(
+                one,
+                &da_m,
+                &params.mat(W_H).t(),
+                S::zero(),
+                &mut mat_mut(&mut buf, rows, i),
+            );
             dx.assign(&ndarray::ArrayView3::from_shape((t, b, i), &buf).expect("sized above"));
         }
     }
@@ -277,8 +293,14 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
             v[..h].iter().map(|x| x.as_f64().abs()).sum::<f64>() / h as f64
         };
         vec![
-            Diagnostic { name: "mean_abs_memory", value: mean_abs(state.slice(MEM)) },
-            Diagnostic { name: "mean_abs_hidden", value: mean_abs(state.slice(ECHO)) },
+            Diagnostic {
+                name: "mean_abs_memory",
+                value: mean_abs(state.slice(MEM)),
+            },
+            Diagnostic {
+                name: "mean_abs_hidden",
+                value: mean_abs(state.slice(ECHO)),
+            },
         ]
     }
 }

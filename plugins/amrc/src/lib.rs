@@ -40,10 +40,8 @@ pub struct Amrc;
 impl Architecture for Amrc {
     const NAME: &'static str = "amrc";
     const FAMILY: Family = Family::Member;
-    const SUMMARY: &'static str =
-        "Adaptive memory recurrent cell: tanh layer with a leaky internal memory and a lag-1 output echo";
-    const CITATION: &'static str =
-        "MEMORY-NATIVE-NEURAL_NETWORK (hejhdiss), memory_net_dll.c: the Adaptive Memory Recurrent Cell";
+    const SUMMARY: &'static str = "Adaptive memory recurrent cell: tanh layer with a leaky internal memory and a lag-1 output echo";
+    const CITATION: &'static str = "MEMORY-NATIVE-NEURAL_NETWORK (hejhdiss), memory_net_dll.c: the Adaptive Memory Recurrent Cell";
     const STATE_FORMULA: &'static str = "2·hidden (m, s)";
     const CAPABILITIES: &'static [Capability] = &[Capability::Trainable, Capability::ExactChunked];
     const DIAGNOSTICS: &'static [&'static str] = &["mean_abs_memory", "mean_abs_hidden"];

@@ -3,12 +3,19 @@
 use mnnn_amrc::Amrc;
 use mnnn_core::gradcheck::{check_tensors, numeric_gradient, relative_error};
 use mnnn_core::registry::load_bytes;
-use mnnn_core::{DynModel, Entry, Inputs, IoSpec, Rng, Sequence, Targets, Dataset, Tensors};
+use mnnn_core::{Dataset, DynModel, Entry, Inputs, IoSpec, Rng, Sequence, Targets, Tensors};
 use ndarray::Array2;
 use std::path::Path;
 
-fn model<S: mnnn_core::Scalar>(params: &str, i: usize, o: usize, seed: u64) -> Box<dyn DynModel<S>> {
-    Entry::of::<Amrc>().create::<S>(Some(params), &IoSpec::regression(i, o), seed).unwrap()
+fn model<S: mnnn_core::Scalar>(
+    params: &str,
+    i: usize,
+    o: usize,
+    seed: u64,
+) -> Box<dyn DynModel<S>> {
+    Entry::of::<Amrc>()
+        .create::<S>(Some(params), &IoSpec::regression(i, o), seed)
+        .unwrap()
 }
 
 fn randn(rng: &mut Rng, r: usize, c: usize, scale: f64) -> Array2<f64> {
@@ -16,7 +23,9 @@ fn randn(rng: &mut Rng, r: usize, c: usize, scale: f64) -> Array2<f64> {
 }
 
 fn randomise(t: &mut Tensors<f64>, rng: &mut Rng, scale: f64) {
-    t.data_mut().iter_mut().for_each(|v| *v = rng.normal() * scale);
+    t.data_mut()
+        .iter_mut()
+        .for_each(|v| *v = rng.normal() * scale);
 }
 
 #[test]
@@ -24,17 +33,26 @@ fn steps_follow_the_equations_with_a_lag_one_echo() {
     let mut m = model::<f64>("(hidden: 1, alpha: 0.25, beta: 0.5)", 1, 1, 0);
     let mut p = m.params().clone();
     // w_h, b_h, w_o, b_o, head.w, head.b
-    p.data_mut().copy_from_slice(&[0.8, 0.1, 1.5, -0.2, 1.0, 0.0]);
+    p.data_mut()
+        .copy_from_slice(&[0.8, 0.1, 1.5, -0.2, 1.0, 0.0]);
     m.set_params(&p).unwrap();
     let xs = [0.5, -1.0, 2.0];
-    let ys = m.predict(&Inputs::Real(Array2::from_shape_vec((3, 1), xs.to_vec()).unwrap())).unwrap();
+    let ys = m
+        .predict(&Inputs::Real(
+            Array2::from_shape_vec((3, 1), xs.to_vec()).unwrap(),
+        ))
+        .unwrap();
     let (mut mem, mut s) = (0.0f64, 0.0f64);
     for (t, &x) in xs.iter().enumerate() {
         let n = (0.8 * x + 0.1 + mem).tanh();
         s = n + 0.5 * s;
         mem = 0.75 * mem + 0.25 * n;
         let y = (1.5 * s - 0.2).tanh();
-        assert!((ys[[t, 0]] - y).abs() < 1e-15, "step {t}: {} vs {y}", ys[[t, 0]]);
+        assert!(
+            (ys[[t, 0]] - y).abs() < 1e-15,
+            "step {t}: {} vs {y}",
+            ys[[t, 0]]
+        );
     }
     let st = m.state();
     assert!((st.slice(0)[0] - mem).abs() < 1e-15 && (st.slice(1)[0] - s).abs() < 1e-15);
@@ -77,20 +95,39 @@ fn bptt_gradients_match_central_differences() {
         probe.loss(&data, Some(&s0)).unwrap()
     }) {
         assert!(c.analytic_norm > 1e-8, "{} has a zero gradient", c.name);
-        assert!(c.rel_error < 1e-6, "param {}: relative error {:e}", c.name, c.rel_error);
+        assert!(
+            c.rel_error < 1e-6,
+            "param {}: relative error {:e}",
+            c.name,
+            c.rel_error
+        );
     }
     let mut s = s0.clone();
-    for c in check_tensors(&mut s, &g.state, 1e-5, &mut |s| m.loss(&data, Some(s)).unwrap()) {
-        assert!(c.analytic_norm > 1e-8, "state {} has a zero gradient", c.name);
-        assert!(c.rel_error < 1e-6, "state {}: relative error {:e}", c.name, c.rel_error);
+    for c in check_tensors(&mut s, &g.state, 1e-5, &mut |s| {
+        m.loss(&data, Some(s)).unwrap()
+    }) {
+        assert!(
+            c.analytic_norm > 1e-8,
+            "state {} has a zero gradient",
+            c.name
+        );
+        assert!(
+            c.rel_error < 1e-6,
+            "state {}: relative error {:e}",
+            c.name,
+            c.rel_error
+        );
     }
     for (k, seq) in data.sequences.iter().enumerate() {
-        let Inputs::Real(x) = &seq.inputs else { unreachable!() };
+        let Inputs::Real(x) = &seq.inputs else {
+            unreachable!()
+        };
         let mut flat = x.iter().copied().collect::<Vec<_>>();
         let shape = x.dim();
         let num = numeric_gradient(&mut flat, 1e-5, &mut |v| {
             let mut d = data.clone();
-            d.sequences[k].inputs = Inputs::Real(Array2::from_shape_vec(shape, v.to_vec()).unwrap());
+            d.sequences[k].inputs =
+                Inputs::Real(Array2::from_shape_vec(shape, v.to_vec()).unwrap());
             m.loss(&d, Some(&s0)).unwrap()
         });
         let err = relative_error(g.inputs[k].as_slice().unwrap(), &num, 1e-12);
@@ -105,7 +142,12 @@ fn a_wrong_gradient_would_be_caught() {
     let m = model::<f64>("(hidden: 3)", 2, 1, 1);
     let data = dataset(&mut rng, &[4], 2, 1);
     let (_, mut g) = m.gradients(&data, None).unwrap();
-    g.params.slice_mut(0)[0] += 0.05 * g.params.slice(0).iter().map(|v| v.abs()).fold(0.0, f64::max);
+    g.params.slice_mut(0)[0] += 0.05
+        * g.params
+            .slice(0)
+            .iter()
+            .map(|v| v.abs())
+            .fold(0.0, f64::max);
     let mut p = m.params().clone();
     let mut probe = m.clone();
     let worst = check_tensors(&mut p, &g.params, 1e-5, &mut |p| {
@@ -115,7 +157,10 @@ fn a_wrong_gradient_would_be_caught() {
     .into_iter()
     .map(|c| c.rel_error)
     .fold(0.0, f64::max);
-    assert!(worst > 1e-3, "a perturbed gradient went unnoticed ({worst:e})");
+    assert!(
+        worst > 1e-3,
+        "a perturbed gradient went unnoticed ({worst:e})"
+    );
 }
 
 fn stream<S: mnnn_core::Scalar>(rng: &mut Rng, t: usize, i: usize) -> Array2<S> {
@@ -130,13 +175,25 @@ fn save_load_continue<S: mnnn_core::Scalar>() {
     let full = whole.predict(&Inputs::Real(x.clone())).unwrap();
     for k in [1, 17, 39] {
         let mut a = first.clone();
-        let head = a.predict(&Inputs::Real(x.slice(ndarray::s![..k, ..]).to_owned())).unwrap();
+        let head = a
+            .predict(&Inputs::Real(x.slice(ndarray::s![..k, ..]).to_owned()))
+            .unwrap();
         let bytes = a.to_bytes().unwrap();
         let mut b = load_bytes::<S>(&bytes, Path::new("mem")).unwrap();
-        assert_eq!(b.to_bytes().unwrap(), bytes, "identical models give identical bytes");
-        let tail = b.predict(&Inputs::Real(x.slice(ndarray::s![k.., ..]).to_owned())).unwrap();
+        assert_eq!(
+            b.to_bytes().unwrap(),
+            bytes,
+            "identical models give identical bytes"
+        );
+        let tail = b
+            .predict(&Inputs::Real(x.slice(ndarray::s![k.., ..]).to_owned()))
+            .unwrap();
         assert_eq!(head, full.slice(ndarray::s![..k, ..]));
-        assert_eq!(tail, full.slice(ndarray::s![k.., ..]), "continuation after a load at step {k}");
+        assert_eq!(
+            tail,
+            full.slice(ndarray::s![k.., ..]),
+            "continuation after a load at step {k}"
+        );
     }
     first.reset_state();
 }
@@ -161,7 +218,10 @@ fn reset_equals_a_fresh_model_and_snapshots_restore() {
     let snap = used.state().clone();
     let after_snap = used.clone().predict(&Inputs::Real(x.clone())).unwrap();
     used.reset_state();
-    assert_eq!(used.predict(&Inputs::Real(x.clone())).unwrap(), fresh.clone().predict(&Inputs::Real(x.clone())).unwrap());
+    assert_eq!(
+        used.predict(&Inputs::Real(x.clone())).unwrap(),
+        fresh.clone().predict(&Inputs::Real(x.clone())).unwrap()
+    );
     used.set_state(&snap).unwrap();
     assert_eq!(used.predict(&Inputs::Real(x)).unwrap(), after_snap);
 }
@@ -173,7 +233,10 @@ fn chunked_and_batched_forms_equal_the_step_loop() {
     let m = model::<f64>("(hidden: 12, alpha: 0.15, beta: 0.8)", 4, 3, 2);
     let seq = m.clone().predict(&Inputs::Real(x.clone())).unwrap();
     for chunk in [1, 2, 7, 64, 70] {
-        let ch = m.clone().predict_chunked(&Inputs::Real(x.clone()), chunk).unwrap();
+        let ch = m
+            .clone()
+            .predict_chunked(&Inputs::Real(x.clone()), chunk)
+            .unwrap();
         let num = (&ch - &seq).mapv(|v| v * v).sum().sqrt();
         let den = seq.mapv(|v| v * v).sum().sqrt();
         assert!(num / den < 1e-10, "chunk {chunk}: {:e}", num / den);
@@ -183,14 +246,30 @@ fn chunked_and_batched_forms_equal_the_step_loop() {
 #[test]
 fn invalid_params_are_refused_with_their_range() {
     let e = Entry::of::<Amrc>();
-    let err = e.create::<f32>(Some("(beta: 1.5)"), &IoSpec::regression(1, 1), 0).err().unwrap().to_string();
+    let err = e
+        .create::<f32>(Some("(beta: 1.5)"), &IoSpec::regression(1, 1), 0)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("'beta' = 1.5: must be in [0, 1]"), "{err}");
-    let err = e.create::<f32>(Some("(hidden: 0)"), &IoSpec::regression(1, 1), 0).err().unwrap().to_string();
+    let err = e
+        .create::<f32>(Some("(hidden: 0)"), &IoSpec::regression(1, 1), 0)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("'hidden' = 0"), "{err}");
     let mut m = model::<f32>("()", 2, 1, 0);
-    let err = m.predict(&Inputs::Real(Array2::zeros((3, 5)))).unwrap_err().to_string();
+    let err = m
+        .predict(&Inputs::Real(Array2::zeros((3, 5))))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("expected width 2, got width 5"), "{err}");
     let mut bad = Array2::zeros((3, 2));
     bad[[1, 0]] = f32::NAN;
-    assert!(m.predict(&Inputs::Real(bad)).unwrap_err().to_string().contains("must be finite"));
+    assert!(
+        m.predict(&Inputs::Real(bad))
+            .unwrap_err()
+            .to_string()
+            .contains("must be finite")
+    );
 }

@@ -1,0 +1,266 @@
+//! The `mnnn` binary end to end, as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mnnn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mnnn"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+/// A deterministic series: x is pseudo-random, y is an exponentially decaying sum of past x
+/// (so the current x alone explains only part of y).
+fn write_series(dir: &Path, n: usize) -> PathBuf {
+    let mut s = String::from("t,x,y\n");
+    let mut state: u64 = 12345;
+    let mut acc = 0.0f64;
+    for t in 0..n {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let x = ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0;
+        acc = 0.75 * acc + x;
+        s.push_str(&format!("{t},{x},{acc}\n"));
+    }
+    let p = dir.join("series.csv");
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+fn read_xy(path: &Path) -> (Vec<f64>, Vec<f64>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let v: Vec<f64> = l.split(',').map(|c| c.parse().unwrap()).collect();
+            (v[1], v[2])
+        })
+        .unzip()
+}
+
+#[test]
+fn train_beats_a_memoryless_linear_regression_on_held_out_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write_series(dir.path(), 3000);
+    let cfg = dir.path().join("run.ron");
+    std::fs::write(
+        &cfg,
+        "(model: \"amrc\", params: (hidden: 24, beta: 0.75),\n data: Csv(path: \"series.csv\", inputs: [\"x\"], targets: [\"y\"]),\n train: (epochs: 40))",
+    )
+    .unwrap();
+    let model = dir.path().join("m.safetensors");
+    let o = mnnn(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r2_model = v["validation"]["r2"].as_f64().unwrap();
+
+    // The memoryless baseline, computed here on the same chronological split (last 20%).
+    let (x, y) = read_xy(&csv);
+    let cut = (x.len() as f64 * 0.8).round() as usize;
+    let (xt, yt) = (&x[..cut], &y[..cut]);
+    let n = xt.len() as f64;
+    let (mx, my) = (xt.iter().sum::<f64>() / n, yt.iter().sum::<f64>() / n);
+    let sxy: f64 = xt.iter().zip(yt).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let sxx: f64 = xt.iter().map(|a| (a - mx) * (a - mx)).sum();
+    let (slope, icpt) = (sxy / sxx, my - sxy / sxx * mx);
+    let (xv, yv) = (&x[cut..], &y[cut..]);
+    let mv = yv.iter().sum::<f64>() / yv.len() as f64;
+    let ss_res: f64 = xv
+        .iter()
+        .zip(yv)
+        .map(|(a, b)| (b - (slope * a + icpt)).powi(2))
+        .sum();
+    let ss_tot: f64 = yv.iter().map(|b| (b - mv).powi(2)).sum();
+    let r2_linear = 1.0 - ss_res / ss_tot;
+    assert!(
+        r2_model > r2_linear + 0.2,
+        "AMRC validation R² {r2_model:.3} should clearly beat the linear {r2_linear:.3}"
+    );
+    let reported = v["linear_baseline_validation"]["r2"].as_f64().unwrap();
+    assert!(
+        (reported - r2_linear).abs() < 1e-6,
+        "the CLI's own baseline agrees: {reported} vs {r2_linear}"
+    );
+
+    // eval on the same file scores the whole series from a fresh memory
+    let o = mnnn(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--inputs",
+        "x",
+        "--targets",
+        "y",
+        "--json",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let m: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(m["count"].as_u64(), Some(3000));
+    assert!(m["r2"].as_f64().unwrap() > r2_linear);
+}
+
+#[test]
+fn predict_resumes_a_stream_exactly_from_a_saved_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write_series(dir.path(), 400);
+    let cfg = dir.path().join("run.ron");
+    std::fs::write(&cfg, "(model: \"amrc\", params: (hidden: 8), data: Csv(path: \"series.csv\", inputs: [\"x\"], targets: [\"y\"]), train: (epochs: 2))").unwrap();
+    let model = dir.path().join("m.safetensors");
+    assert!(
+        mnnn(&[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            model.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+
+    let all = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = all.lines().collect();
+    let (first, second) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    std::fs::write(
+        &first,
+        format!("{}\n{}\n", lines[0], lines[1..201].join("\n")),
+    )
+    .unwrap();
+    std::fs::write(
+        &second,
+        format!("{}\n{}\n", lines[0], lines[201..].join("\n")),
+    )
+    .unwrap();
+
+    let whole = mnnn(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--inputs",
+        "x",
+    ]);
+    assert!(whole.status.success(), "{}", text(&whole).1);
+    let resumed = dir.path().join("m2.safetensors");
+    let a = mnnn(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        first.to_str().unwrap(),
+        "--inputs",
+        "x",
+        "--state-out",
+        resumed.to_str().unwrap(),
+    ]);
+    let b = mnnn(&[
+        "predict",
+        "--model",
+        resumed.to_str().unwrap(),
+        "--data",
+        second.to_str().unwrap(),
+        "--inputs",
+        "x",
+    ]);
+    assert!(a.status.success() && b.status.success());
+    let (wa, aa, bb) = (text(&whole).0, text(&a).0, text(&b).0);
+    let joined = format!("{aa}{}", bb.split_once('\n').unwrap().1);
+    assert_eq!(wa.lines().count(), 401);
+    assert_eq!(
+        joined, wa,
+        "first half + resumed second half == one uninterrupted run"
+    );
+    assert!(wa.starts_with("y\n"));
+}
+
+#[test]
+fn errors_are_one_clear_line_with_the_right_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.ron");
+    std::fs::write(&cfg, "(model: \"amcr\")").unwrap();
+    let o = mnnn(&["train", "--config", cfg.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err.contains("unknown model 'amcr'; did you mean 'amrc'?"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let o = mnnn(&[
+        "eval",
+        "--model",
+        dir.path().join("none.safetensors").to_str().unwrap(),
+        "--data",
+        "x.csv",
+        "--inputs",
+        "x",
+        "--targets",
+        "y",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("none.safetensors"));
+
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"not a model").unwrap();
+    let o = mnnn(&[
+        "predict",
+        "--model",
+        junk.to_str().unwrap(),
+        "--data",
+        "x.csv",
+        "--inputs",
+        "x",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("truncated or corrupted"),
+        "{}",
+        text(&o).1
+    );
+
+    assert_eq!(mnnn(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(mnnn(&["info", "amn_x"]).status.code(), Some(2));
+}
+
+#[test]
+fn list_and_info_show_every_entry() {
+    let o = mnnn(&["list", "--json"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    let amrc = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "amrc")
+        .unwrap();
+    assert_eq!(amrc["state_size"].as_u64(), Some(64));
+    assert_eq!(amrc["family"], "member");
+    let o = mnnn(&["info", "amrc"]);
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("hidden: 32") && out.contains("state.m") && out.contains("mean_abs_memory"),
+        "{out}"
+    );
+}

@@ -1,0 +1,87 @@
+//! The registry as users meet it: names, presets, configs and their error texts.
+
+use mnnn_core::config;
+
+#[test]
+fn registry_is_non_empty_and_names_are_unique() {
+    let names: Vec<&str> = mnnn_zoo::entries().iter().map(|e| e.name).collect();
+    assert!(!names.is_empty());
+    let mut sorted = names.clone();
+    sorted.dedup();
+    assert_eq!(sorted.len(), names.len(), "duplicate names in {names:?}");
+    assert!(names.contains(&"amrc"));
+}
+
+#[test]
+fn every_preset_parses_and_validates() {
+    for (name, text) in mnnn_zoo::presets() {
+        let cfg = config::parse(text, name).unwrap_or_else(|e| panic!("preset {name}: {e}"));
+        assert!(mnnn_zoo::find(&cfg.model).is_ok());
+    }
+}
+
+#[test]
+fn default_params_round_trip() {
+    for e in mnnn_zoo::entries() {
+        let d = (e.default_params)();
+        assert_eq!((e.parse_params)(&d).unwrap(), d, "{}", e.name);
+    }
+}
+
+#[test]
+fn a_misspelt_model_name_suggests_the_right_one() {
+    let err = config::parse("(model: \"amcr\")", "run.ron")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("run.ron:1:2: unknown model 'amcr'; did you mean 'amrc'?"),
+        "{err}"
+    );
+    assert!(err.contains("Known models: amrc"), "{err}");
+}
+
+#[test]
+fn an_unknown_field_gets_line_and_column() {
+    let text = "(\n    model: \"amrc\",\n    params: (hidden: 8,\n        hiden: 4),\n)";
+    let err = config::parse(text, "run.ron").unwrap_err().to_string();
+    assert!(err.starts_with("run.ron:4:9"), "{err}");
+    assert!(
+        err.contains("hiden") && err.contains("hidden") && err.contains("alpha"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_out_of_range_param_names_the_range() {
+    let text = "(model: \"amrc\",\n params: (beta: 1.5))";
+    let err = config::parse(text, "run.ron").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "run.ron:2:11: invalid parameter 'beta' = 1.5: must be in [0, 1]"
+    );
+}
+
+#[test]
+fn the_minimal_config_is_complete() {
+    let cfg = config::parse(
+        "(model: \"amrc\", data: Csv(path: \"s.csv\", inputs: [\"x\"], targets: [\"y\"]))",
+        "min.ron",
+    )
+    .unwrap();
+    assert_eq!(cfg.train, mnnn_core::TrainConfig::default());
+    assert_eq!(
+        cfg.params,
+        (mnnn_zoo::find("amrc").unwrap().default_params)()
+    );
+    let err = config::parse("(model: \"amrc\", train: (epochs: 0))", "t.ron")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("t.ron:1:25") && err.contains("'epochs' = 0"),
+        "{err}"
+    );
+    let err = config::parse("(model: \"amrc\", trian: ())", "t.ron")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("t.ron:1:") && err.contains("trian"), "{err}");
+}
