@@ -18,6 +18,14 @@
 //! the registry (the binary, the tests) names this crate.
 
 #![deny(unused_crate_dependencies)]
+// Used only by the integration tests.
+#[cfg(test)]
+use tempfile as _;
+
+/// The README's Rust example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 
 pub mod baseline;
 pub mod demo;
