@@ -105,6 +105,9 @@ pub struct Entry {
     pub parse_params: fn(&str) -> Result<String>,
     /// The declared state size for canonical params and widths.
     pub state_size: fn(&str, Dims) -> Result<usize>,
+    /// Trainable scalars of the cell itself for params and widths (the model wrapper adds
+    /// its head, and an embedding for token inputs).
+    pub param_count: fn(&str, Dims) -> Result<usize>,
     build_f32: BuildFn<f32>,
     build_f64: BuildFn<f64>,
 }
@@ -147,6 +150,11 @@ fn state_size<A: Architecture>(text: &str, dims: Dims) -> Result<usize> {
     Ok(A::state_size(&parse_typed::<A>(text)?, dims))
 }
 
+fn param_count<A: Architecture>(text: &str, dims: Dims) -> Result<usize> {
+    let p = parse_typed::<A>(text)?;
+    Ok(A::build::<f32>(&p, dims).param_layout().total())
+}
+
 fn build<A: Architecture, S: Scalar>(
     text: &str,
     io: &IoSpec,
@@ -182,6 +190,7 @@ impl Entry {
             default_params: default_params::<A>,
             parse_params: parse_params::<A>,
             state_size: state_size::<A>,
+            param_count: param_count::<A>,
             build_f32: build::<A, f32>,
             build_f64: build::<A, f64>,
         }

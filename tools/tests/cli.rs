@@ -257,6 +257,12 @@ fn list_and_info_show_every_entry() {
         .unwrap();
     assert_eq!(amrc["state_size"].as_u64(), Some(64));
     assert_eq!(amrc["family"], "member");
+    // 1 input, 1 output, hidden 32: w_h 32 + b_h 32 + w_o 32 + b_o 1, plus the 1×1 head
+    assert_eq!(amrc["cell_parameters"].as_u64(), Some(97));
+    assert_eq!(amrc["parameters"].as_u64(), Some(99));
+    let table = text(&mnnn(&["list"])).0;
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["name", "family", "summary", "state", "params"]);
     let o = mnnn(&["info", "amrc"]);
     let (out, _) = text(&o);
     assert!(

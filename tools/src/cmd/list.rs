@@ -12,6 +12,7 @@ struct Row {
     state_size: usize,
     state_formula: &'static str,
     parameters: usize,
+    cell_parameters: usize,
 }
 
 fn rows() -> Result<Vec<Row>, crate::Failure> {
@@ -20,6 +21,10 @@ fn rows() -> Result<Vec<Row>, crate::Failure> {
         .into_iter()
         .map(|e| {
             let defaults = (e.default_params)();
+            let dims = Dims {
+                input: 1,
+                output: 1,
+            };
             let model = e.create::<f32>(None, &io, 0)?;
             Ok(Row {
                 name: e.name,
@@ -34,6 +39,7 @@ fn rows() -> Result<Vec<Row>, crate::Failure> {
                 )?,
                 state_formula: e.state_formula,
                 parameters: model.params().data().len(),
+                cell_parameters: (e.param_count)(&defaults, dims)?,
             })
         })
         .collect()
@@ -49,14 +55,20 @@ pub fn run(json: bool) -> CmdResult {
         );
         return Ok(());
     }
+    let width = rows
+        .iter()
+        .map(|r| r.summary.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
     println!(
-        "{:<12} {:<9} {:>6} {:>7}  summary",
-        "name", "family", "state", "params"
+        "{:<12} {:<9} {:<width$} {:>6} {:>7}",
+        "name", "family", "summary", "state", "params"
     );
     for r in rows {
         println!(
-            "{:<12} {:<9} {:>6} {:>7}  {}",
-            r.name, r.family, r.state_size, r.parameters, r.summary
+            "{:<12} {:<9} {:<width$} {:>6} {:>7}",
+            r.name, r.family, r.summary, r.state_size, r.parameters
         );
     }
     println!("\n(state and params at default hyper-parameters, 1 input, 1 output)");

@@ -121,7 +121,7 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>, json: bool) -> CmdRes
         return Ok(());
     }
     println!(
-        "{} trained {} epochs (best {}) in {:.1}s, {:.0} tokens/s",
+        "{} trained {} epochs (best {}) in {:.2}s, {:.0} tokens/s",
         cfg.model, report.epochs_run, report.best_epoch, report.seconds, report.tokens_per_second
     );
     print_metrics("train", &report.train);
