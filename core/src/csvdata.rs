@@ -29,15 +29,24 @@ fn column_index(path: &Path, header: &csv::StringRecord, name: &str) -> Result<u
         })
 }
 
-fn read_table(path: &Path, columns: &[String], sequence: Option<&str>) -> Result<Table> {
+fn read_table<S: Scalar>(path: &Path, columns: &[String], sequence: Option<&str>) -> Result<Table> {
     let err = |message: String| Error::Csv {
         path: path.to_path_buf(),
         message,
     };
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // Line numbers from byte offsets: the reader's own count skips blank lines.
+    let line_at = |byte: u64| {
+        // The reader reports where a record's scan began, before any blank lines it skipped.
+        let mut b = (byte as usize).min(bytes.len());
+        while b < bytes.len() && (bytes[b] == b'\n' || bytes[b] == b'\r') {
+            b += 1;
+        }
+        1 + bytes[..b].iter().filter(|c| **c == b'\n').count()
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(file);
+        .from_reader(bytes.as_slice());
     let header = reader
         .headers()
         .map_err(|e| err(format!("cannot read the header: {e}")))?
@@ -51,9 +60,9 @@ fn read_table(path: &Path, columns: &[String], sequence: Option<&str>) -> Result
         .transpose()?;
     let mut rows = Vec::new();
     let mut groups = seq_idx.map(|_| Vec::new());
-    for (n, record) in reader.records().enumerate() {
-        let line = n + 2; // 1-based, after the header
-        let record = record.map_err(|e| err(format!("line {line}: {e}")))?;
+    for record in reader.records() {
+        let record = record.map_err(|e| err(e.to_string()))?;
+        let line = record.position().map_or(0, |p| line_at(p.byte()));
         let mut row = Vec::with_capacity(idx.len());
         for (&i, name) in idx.iter().zip(columns) {
             let cell = record.get(i).unwrap_or("").trim();
@@ -62,9 +71,10 @@ fn read_table(path: &Path, columns: &[String], sequence: Option<&str>) -> Result
                     "line {line}, column '{name}': '{cell}' is not a number"
                 ))
             })?;
-            if !v.is_finite() {
+            if !S::from_f64(v).is_finite() {
                 return Err(err(format!(
-                    "line {line}, column '{name}': {cell} is not finite"
+                    "line {line}, column '{name}': {cell} is not a finite {} number",
+                    S::NAME
                 )));
             }
             row.push(v);
@@ -121,7 +131,7 @@ pub fn load_csv<S: Scalar>(
         });
     }
     let cols: Vec<String> = inputs.iter().chain(targets).cloned().collect();
-    let table = read_table(path, &cols, sequence)?;
+    let table = read_table::<S>(path, &cols, sequence)?;
     let ni = inputs.len();
     let sequences = runs(table.rows.len(), &table.groups)
         .into_iter()
@@ -149,7 +159,7 @@ pub fn load_csv_inputs<S: Scalar>(
             message: "name at least one input column".into(),
         });
     }
-    let table = read_table(path, inputs, sequence)?;
+    let table = read_table::<S>(path, inputs, sequence)?;
     Ok(runs(table.rows.len(), &table.groups)
         .into_iter()
         .map(|(a, b)| matrix(&table.rows[a..b], 0..inputs.len()))
@@ -191,14 +201,23 @@ mod tests {
     #[test]
     fn bad_files_name_the_problem() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(&dir, "x,y\n1,2\n3,oops\n");
+        let p = write(&dir, "x,y\n1,2\n\n\n3,oops\n");
         let e = load_csv::<f32>(&p, &names(&["x"]), &names(&["y"]), None)
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("line 3, column 'y': 'oops' is not a number"),
+            e.contains("line 5, column 'y': 'oops' is not a number"),
             "{e}"
         );
+        let big = write(&dir, "x,y\n1,1e39\n");
+        let e = load_csv::<f32>(&big, &names(&["x"]), &names(&["y"]), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2, column 'y': 1e39 is not a finite f32 number"),
+            "{e}"
+        );
+        assert!(load_csv::<f64>(&big, &names(&["x"]), &names(&["y"]), None).is_ok());
         let e = load_csv::<f32>(&p, &names(&["z"]), &names(&["y"]), None)
             .unwrap_err()
             .to_string();

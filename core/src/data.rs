@@ -68,8 +68,35 @@ impl IoSpec {
         }
     }
 
-    /// Refuses zero widths and vocabularies.
+    /// Refuses zero widths and vocabularies, and widths beyond 2^24.
     pub fn validate(&self) -> Result<()> {
+        const MAX: usize = 1 << 24;
+        let widths = [
+            (
+                "input width",
+                match self.input {
+                    InputKind::Real(w) => w,
+                    InputKind::Tokens { embed, .. } => embed,
+                },
+            ),
+            (
+                "vocab",
+                match self.input {
+                    InputKind::Tokens { vocab, .. } => vocab,
+                    InputKind::Real(_) => 1,
+                },
+            ),
+            ("output width", self.cell_output()),
+        ];
+        for (what, w) in widths {
+            if w > MAX {
+                return Err(Error::invalid_param(
+                    what,
+                    w,
+                    format!("must be at most {MAX}"),
+                ));
+            }
+        }
         let bad = |what: &str| Err(Error::invalid_param(what, 0, "must be at least 1"));
         match self.input {
             InputKind::Real(0) => return bad("input width"),

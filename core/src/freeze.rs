@@ -42,14 +42,27 @@ pub enum FreezeSpec {
 
 /// Whether `name` matches `pattern`, where `*` matches any run of characters.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn rec(p: &[u8], n: &[u8]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some((b'*', rest)) => (0..=n.len()).any(|k| rec(rest, &n[k..])),
-            Some((c, rest)) => n.first() == Some(c) && rec(rest, &n[1..]),
+    // Linear-time wildcard matching: remember the last `*` and retry from one character
+    // further on a mismatch (user patterns must not cost exponential time).
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        if i < p.len() && p[i] == b'*' {
+            star = Some((i, j));
+            i += 1;
+        } else if i < p.len() && p[i] == n[j] {
+            i += 1;
+            j += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
         }
     }
-    rec(pattern.as_bytes(), name.as_bytes())
+    p[i..].iter().all(|&c| c == b'*')
 }
 
 fn exact_count(fraction: f64, n: usize) -> Result<usize> {
@@ -300,5 +313,10 @@ mod tests {
         assert!(glob_match("w_*", "w_h"));
         assert!(!glob_match("w_*", "b_h"));
         assert!(glob_match("*.w", "head.w"));
+        assert!(glob_match("w*h*", "w_h"));
+        assert!(!glob_match("w*x", "w_h"));
+        assert!(glob_match("**", ""));
+        let stars = format!("{}x", "*".repeat(200));
+        assert!(!glob_match(&stars, "embed.table"), "and quickly");
     }
 }

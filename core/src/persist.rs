@@ -89,16 +89,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
         )
     })?;
+    // A name unique to this process and call, created exclusively: concurrent saves to the
+    // same path never share a temporary file.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(
-        ".{}.tmp{}",
+        ".{}.tmp{}-{n}",
         name.to_string_lossy(),
         std::process::id()
     ));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable where the platform allows syncing a directory.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
@@ -207,6 +219,28 @@ impl<S: Scalar> Loaded<S> {
                     self.meta.model.entry
                 ),
             });
+        }
+        let bad = |what: &str| Error::ModelFile {
+            path: path.to_path_buf(),
+            message: format!("{what} hold non-finite values"),
+        };
+        if !params.all_finite() {
+            return Err(bad("the parameters"));
+        }
+        if !state.all_finite() {
+            return Err(bad("the memory state tensors"));
+        }
+        if !norm.all_finite() {
+            return Err(bad("the normalisation statistics"));
+        }
+        let layout = norm.layout().clone();
+        for e in layout.entries().iter().filter(|e| e.name.ends_with("_std")) {
+            if norm.data()[e.range()].iter().any(|v| *v <= S::zero()) {
+                return Err(Error::ModelFile {
+                    path: path.to_path_buf(),
+                    message: format!("norm.{} must be positive", e.name),
+                });
+            }
         }
         model.set_params(&params)?;
         model.set_state(&state)?;

@@ -20,7 +20,9 @@ pub struct TensorInfo {
 impl TensorInfo {
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.shape.iter().product()
+        // Saturating: shapes can come from user-sized configs, and callers compare totals
+        // against a cap before allocating anything.
+        self.shape.iter().fold(1usize, |a, &d| a.saturating_mul(d))
     }
 
     /// Whether the tensor has no elements.
@@ -30,7 +32,7 @@ impl TensorInfo {
 
     /// The element range in the flat buffer.
     pub fn range(&self) -> std::ops::Range<usize> {
-        self.offset..self.offset + self.len()
+        self.offset..self.offset.saturating_add(self.len())
     }
 }
 
@@ -63,7 +65,7 @@ impl Layout {
             shape: shape.to_vec(),
             offset: self.total,
         };
-        self.total += info.len();
+        self.total = self.total.saturating_add(info.len());
         self.entries.push(info);
         self.entries.len() - 1
     }

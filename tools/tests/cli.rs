@@ -241,6 +241,36 @@ fn errors_are_one_clear_line_with_the_right_exit_code() {
     );
 
     assert_eq!(mnnn(&["frobnicate"]).status.code(), Some(2));
+    let csv = write_series(dir.path(), 50);
+    let cfg = dir.path().join("ok.ron");
+    std::fs::write(&cfg, "(model: \"amrc\", params: (hidden: 2), data: Csv(path: \"series.csv\", inputs: [\"x\", \"t\"], targets: [\"y\"]), train: (epochs: 1))").unwrap();
+    let model = dir.path().join("ok.safetensors");
+    assert!(
+        mnnn(&[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            model.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    let o = mnnn(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--inputs",
+        "t,x",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).1.contains("trained on inputs [x, t]; got [t, x]"),
+        "{}",
+        text(&o).1
+    );
     assert_eq!(mnnn(&["info", "amn_x"]).status.code(), Some(2));
 }
 

@@ -226,6 +226,35 @@ fn same_seed_same_model_and_other_policies_train() {
 }
 
 #[test]
+fn a_failed_fit_changes_nothing_and_a_second_fit_keeps_the_units() {
+    let data = mnnn_zoo::demo::echo_series(300, 5).cast::<f32>();
+    let mut m = mnnn_zoo::create::<f32>("amrc", None, &data.io, 0).unwrap();
+    m.fit(&data, &quick(2), &mut |_| {}).unwrap();
+    let (params, norm) = (m.params().clone(), m.normalizer().clone());
+    let wild = TrainConfig {
+        optimizer: Optimizer::Sgd { momentum: 0.9 },
+        learning_rate: 1e30,
+        clip: 0.0,
+        ..quick(3)
+    };
+    assert!(matches!(
+        m.fit(&data, &wild, &mut |_| {}),
+        Err(Error::Diverged { .. })
+    ));
+    assert_eq!(m.params(), &params);
+    assert_eq!(m.normalizer(), &norm);
+    // Fine-tuning on data in other units keeps the statistics of the first training.
+    let mut scaled = data.clone();
+    for s in &mut scaled.sequences {
+        if let Targets::Real(y) = &mut s.targets {
+            y.mapv_inplace(|v| 100.0 * v);
+        }
+    }
+    m.fit(&scaled, &quick(1), &mut |_| {}).unwrap();
+    assert_eq!(m.normalizer(), &norm);
+}
+
+#[test]
 fn early_stopping_keeps_the_best_epoch() {
     let data = mnnn_zoo::demo::echo_series(300, 4).cast::<f32>();
     let mut m = mnnn_zoo::create::<f32>("amrc", None, &data.io, 0).unwrap();
@@ -343,6 +372,18 @@ fn bad_model_files_give_typed_errors_and_saves_are_atomic() {
     assert!(e.contains("shape") && e.contains("needs"), "{e}");
     let e = load_err(&swap("format:1", "format:9", "format.safetensors"));
     assert!(e.contains("format version 9"), "{e}");
+    // A hostile standard deviation of zero is refused on load.
+    let mut hostile = m.clone();
+    let mut norm = hostile.normalizer().clone();
+    norm.slice_mut(1).fill(0.0); // x_std
+    hostile.set_normalizer(&norm).unwrap();
+    let zero_std = dir.path().join("std.safetensors");
+    std::fs::write(&zero_std, hostile.to_bytes().unwrap()).unwrap();
+    let e = load_err(&zero_std);
+    assert!(
+        e.contains("must be positive") || e.contains("non-finite"),
+        "{e}"
+    );
     match mnnn_zoo::load::<f64>(&p) {
         Err(e) => assert!(e.to_string().contains("holds f32 weights"), "{e}"),
         Ok(_) => panic!("f32 file loaded as f64"),

@@ -44,7 +44,8 @@ pub trait DynModel<S: Scalar>: Send + Sync {
     /// Puts the streaming state back to that of a freshly built model.
     fn reset_state(&mut self);
 
-    /// Scalars per sequence in the state (the entry's declared formula).
+    /// Scalars per sequence the state actually holds (the conformance suite compares this
+    /// with the entry's declared formula).
     fn state_size(&self) -> usize;
 
     /// Normalisation statistics (`x_mean`, `x_std`, `y_mean`, `y_std`).
@@ -64,7 +65,11 @@ pub trait DynModel<S: Scalar>: Send + Sync {
     /// Scores every sequence of `data` from a fresh state (the streaming state is untouched).
     fn evaluate(&self, data: &Dataset<S>) -> Result<Metrics>;
 
-    /// Trains on `data`; `progress` is called after every epoch.
+    /// Trains on `data`; `progress` is called after every epoch. The best weights by
+    /// validation loss are kept and the streaming state is reset. Normalisation statistics
+    /// are fitted on the first training only (while they are still the identity) and kept
+    /// afterwards, so fine-tuning and frozen weights stay in the same units. On error the
+    /// model is left exactly as it was.
     fn fit(
         &mut self,
         data: &Dataset<S>,
@@ -73,7 +78,8 @@ pub trait DynModel<S: Scalar>: Send + Sync {
     ) -> Result<FitReport>;
 
     /// The mean training loss over `data` as one batch, starting from `state0` (one row per
-    /// sequence; a fresh state when `None`).
+    /// sequence; a fresh state when `None`), in the units the model trains in (normalised
+    /// targets for regression).
     fn loss(&self, data: &Dataset<S>, state0: Option<&Tensors<S>>) -> Result<f64>;
 
     /// [`DynModel::loss`] with its gradients by full backpropagation through time.
@@ -224,7 +230,7 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
     }
 
     fn evaluate(&self, data: &Dataset<S>) -> Result<Metrics> {
-        data.validate()?;
+        self.check_data(data)?;
         let tracks: Vec<_> = data
             .sequences
             .iter()
@@ -245,7 +251,14 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
         cfg: &TrainConfig,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<FitReport> {
-        self.fit_impl(data, cfg, progress)
+        let (params, norm) = (self.params.clone(), self.norm.clone());
+        let result = self.fit_impl(data, cfg, progress);
+        if result.is_err() {
+            // A failed run leaves the model as it was.
+            self.params = params;
+            self.norm = norm;
+        }
+        result
     }
 
     fn loss(&self, data: &Dataset<S>, state0: Option<&Tensors<S>>) -> Result<f64> {

@@ -40,6 +40,21 @@ pub(crate) const X_STD: usize = 1;
 pub(crate) const Y_MEAN: usize = 2;
 pub(crate) const Y_STD: usize = 3;
 
+/// The most scalars one model's parameters (or its state) may hold: 2^28, 1 GiB in f32.
+/// Larger sizes are refused with an error rather than attempted.
+pub const MAX_TENSOR_SCALARS: usize = 1 << 28;
+
+fn check_size(what: &str, n: usize) -> Result<()> {
+    if n > MAX_TENSOR_SCALARS {
+        return Err(Error::invalid_param(
+            what,
+            format!("{n} scalars"),
+            format!("at most {MAX_TENSOR_SCALARS} (2^28): lower the widths"),
+        ));
+    }
+    Ok(())
+}
+
 /// A cell wrapped for data: the concrete, monomorphised form behind [`DynModel`].
 pub struct Model<S: Scalar, C: Cell<S>> {
     pub(crate) meta: ModelMeta,
@@ -72,6 +87,8 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
     /// `meta.seed`.
     pub fn new(meta: ModelMeta, cell: C) -> Result<Self> {
         meta.io.validate()?;
+        check_size("parameters", cell.param_layout().total())?;
+        check_size("state", cell.state_layout().total())?;
         let dims = cell.dims();
         let want = Dims {
             input: meta.io.cell_input(),
@@ -96,6 +113,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                 InputKind::Real(_) => None,
             },
         };
+        check_size("parameters", layout.total())?;
         let mut params = Tensors::zeros(layout);
         cell.init_params(&mut Rng::derive(meta.seed, "cell"), &mut params);
         for i in 0..o {

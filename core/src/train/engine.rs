@@ -185,27 +185,53 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         dxs
     }
 
+    /// Refuses data that does not fit the model (kinds, widths, vocabulary, classes) or is
+    /// itself inconsistent.
+    pub(crate) fn check_data(&self, data: &Dataset<S>) -> Result<()> {
+        data.validate()?;
+        if data.io.input != self.meta.io.input || data.io.output != self.meta.io.output {
+            return Err(Error::Data(format!(
+                "the data is {:?} → {:?} but the model was built for {:?} → {:?}",
+                data.io.input, data.io.output, self.meta.io.input, self.meta.io.output
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the normaliser is still the identity (no statistics fitted yet).
+    fn normalizer_is_identity(&self) -> bool {
+        let zero = |i: usize| self.norm.slice(i).iter().all(|v| *v == S::zero());
+        let one = |i: usize| self.norm.slice(i).iter().all(|v| *v == S::one());
+        zero(X_MEAN) && zero(Y_MEAN) && one(X_STD) && one(Y_STD)
+    }
+
     /// Sets the normaliser from the training tracks (or to the identity).
     fn fit_normalizer(&mut self, data: &Dataset<S>, train: &[Track], on: bool) {
         let stats = |cols: usize, get: &dyn Fn(usize, usize, usize) -> f64| {
+            // Two passes (mean, then squared deviations): one pass loses every digit when the
+            // data sit far from zero.
             let mut mean = vec![0.0; cols];
             let mut sq = vec![0.0; cols];
-            let mut n = 0usize;
+            let n = train.iter().map(|t| t.len()).sum::<usize>().max(1) as f64;
             for tr in train {
                 for t in tr.start..tr.end {
-                    for c in 0..cols {
-                        let v = get(tr.seq, t, c);
-                        mean[c] += v;
-                        sq[c] += v * v;
+                    for (c, m) in mean.iter_mut().enumerate() {
+                        *m += get(tr.seq, t, c) / n;
                     }
-                    n += 1;
                 }
             }
-            let n = n.max(1) as f64;
+            for tr in train {
+                for t in tr.start..tr.end {
+                    for (c, s) in sq.iter_mut().enumerate() {
+                        let d = get(tr.seq, t, c) - mean[c];
+                        *s += d * d;
+                    }
+                }
+            }
             (0..cols)
                 .map(|c| {
-                    let m = mean[c] / n;
-                    let var = (sq[c] / n - m * m).max(0.0);
+                    let m = mean[c];
+                    let var = sq[c] / n;
                     // A constant column keeps unit scale rather than dividing by zero.
                     let sd = if var.sqrt() > 1e-12 * m.abs().max(1.0) {
                         var.sqrt()
@@ -297,16 +323,12 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<FitReport> {
         cfg.validate()?;
-        data.validate()?;
-        if data.io.input != self.meta.io.input || data.io.output != self.meta.io.output {
-            return Err(Error::Data(format!(
-                "the data is {:?} → {:?} but the model was built for {:?} → {:?}",
-                data.io.input, data.io.output, self.meta.io.input, self.meta.io.output
-            )));
-        }
+        self.check_data(data)?;
         let started = Instant::now();
         let split = plan::split(data, cfg.validation);
-        self.fit_normalizer(data, &split.train, cfg.normalize);
+        if self.normalizer_is_identity() {
+            self.fit_normalizer(data, &split.train, cfg.normalize);
+        }
         let base = plan::training_tracks(&split.train, cfg);
         let mut shuffle_rng = Rng::derive(cfg.seed, "shuffle");
         let mut opt = OptimState::new(cfg.optimizer, cfg.learning_rate, self.params.data().len());
@@ -424,7 +446,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         state0: Option<&Tensors<S>>,
         backward: bool,
     ) -> Result<(f64, Option<Gradients<S>>)> {
-        data.validate()?;
+        self.check_data(data)?;
         let tracks: Vec<Track> = data
             .sequences
             .iter()

@@ -29,8 +29,12 @@ impl Default for AmrcParams {
 impl AmrcParams {
     /// Refuses sizes below 1 and rates outside `[0, 1]`.
     pub fn validate(&self) -> Result<()> {
-        if self.hidden == 0 {
-            return Err(Error::invalid_param("hidden", 0, "must be at least 1"));
+        if !(1..=1 << 24).contains(&self.hidden) {
+            return Err(Error::invalid_param(
+                "hidden",
+                self.hidden,
+                "must be in [1, 16777216]",
+            ));
         }
         for (name, v) in [("alpha", self.alpha), ("beta", self.beta)] {
             if !(0.0..=1.0).contains(&v) {

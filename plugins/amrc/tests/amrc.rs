@@ -258,6 +258,25 @@ fn invalid_params_are_refused_with_their_range() {
         .unwrap()
         .to_string();
     assert!(err.contains("'hidden' = 0"), "{err}");
+    let huge = e.create::<f32>(
+        Some("(hidden: 4611686018427387904)"),
+        &IoSpec::regression(1, 1),
+        0,
+    );
+    assert!(
+        huge.err()
+            .unwrap()
+            .to_string()
+            .contains("must be in [1, 16777216]")
+    );
+    let wide = e.create::<f32>(Some("(hidden: 16777216)"), &IoSpec::regression(4096, 1), 0);
+    assert!(
+        wide.err()
+            .unwrap()
+            .to_string()
+            .contains("at most 268435456"),
+        "refused before allocating"
+    );
     let mut m = model::<f32>("()", 2, 1, 0);
     let err = m
         .predict(&Inputs::Real(Array2::zeros((3, 5))))

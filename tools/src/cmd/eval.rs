@@ -14,6 +14,8 @@ pub fn run(
     json: bool,
 ) -> CmdResult {
     let m = mnnn_zoo::load::<f32>(model)?;
+    super::check_columns("inputs", &m.meta().io.input_names, inputs)?;
+    super::check_columns("targets", &m.meta().io.target_names, targets)?;
     let mut d = load_csv::<f32>(data, inputs, targets, sequence)?;
     d.io = m.meta().io.clone();
     let metrics = m.evaluate(&d)?;

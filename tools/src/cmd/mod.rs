@@ -11,6 +11,19 @@ use crate::Failure;
 /// The result every subcommand returns.
 pub type CmdResult = Result<(), Failure>;
 
+/// Refuses columns that differ from the ones the model was trained on (when it recorded
+/// them): a silent reorder would give wrong predictions.
+pub fn check_columns(what: &str, trained: &[String], given: &[String]) -> CmdResult {
+    if !trained.is_empty() && trained != given {
+        return Err(Failure::usage(format!(
+            "the model was trained on {what} [{}]; got [{}]",
+            trained.join(", "),
+            given.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// Formats an optional metric for a table.
 pub fn fmt_opt(v: Option<f64>) -> String {
     v.map_or("-".to_string(), |v| format!("{v:.4}"))

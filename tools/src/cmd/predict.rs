@@ -9,6 +9,7 @@ use std::path::Path;
 /// Streams a CSV file through a model from its saved memory, printing predictions as CSV.
 pub fn run(model: &Path, data: &Path, inputs: &[String], state_out: Option<&Path>) -> CmdResult {
     let mut m = mnnn_zoo::load::<f32>(model)?;
+    super::check_columns("inputs", &m.meta().io.input_names, inputs)?;
     let mut xs = load_csv_inputs::<f32>(data, inputs, None)?;
     let x = xs.pop().expect("one sequence without a sequence column");
     let ys = m.predict(&Inputs::Real(x))?;
