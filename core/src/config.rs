@@ -94,20 +94,8 @@ impl Origin<'_> {
 
     /// Where `field:` first appears in `snippet`, or the snippet's start.
     fn field(&self, snippet: &str, field: &str) -> String {
-        let bytes = snippet.as_bytes();
-        let mut from = 0;
-        while let Some(i) = snippet[from..].find(field) {
-            let s = from + i;
-            let e = s + field.len();
-            let word_start =
-                s == 0 || !(bytes[s - 1].is_ascii_alphanumeric() || bytes[s - 1] == b'_');
-            let rest = snippet[e..].trim_start();
-            if word_start && rest.starts_with(':') {
-                return self.at(self.offset_of(snippet) + s);
-            }
-            from = e;
-        }
-        self.at(self.offset_of(snippet))
+        let base = self.offset_of(snippet);
+        self.at(base + find_field(snippet, field).unwrap_or(0))
     }
 
     fn ron(&self, e: ron::error::SpannedError, snippet: Option<&str>, context: &str) -> Error {
@@ -120,6 +108,48 @@ impl Origin<'_> {
             message: format!("{context}{}", e.code),
         }
     }
+}
+
+/// Byte offset of the identifier `field` followed by `:` in RON text, outside comments and
+/// strings.
+fn find_field(text: &str, field: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            c if ident(c) => {
+                let start = i;
+                while i < b.len() && ident(b[i]) {
+                    i += 1;
+                }
+                if &text[start..i] == field && text[i..].trim_start().starts_with(':') {
+                    return Some(start);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// Parses a run config from text. `name` is how errors refer to the text (a file name).
@@ -202,4 +232,17 @@ pub fn load(path: &Path) -> Result<RunConfig> {
         }
     }
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_field;
+
+    #[test]
+    fn fields_are_found_outside_comments_and_strings() {
+        let t = "(/* alpha: 1 */ name: \"alpha: x\", // alpha: 2\n alpha: 2.0)";
+        assert_eq!(find_field(t, "alpha"), t.rfind("alpha"));
+        assert_eq!(find_field("(malpha: 1, alpha: 2)", "alpha"), Some(12));
+        assert_eq!(find_field("(beta: 1)", "alpha"), None);
+    }
 }

@@ -141,7 +141,7 @@ pub fn select<S: Scalar>(params: &Tensors<S>, spec: &FreezeSpec) -> Result<Vec<u
                 .index_of(tensor)
                 .ok_or_else(|| Error::Freeze(format!("no parameter named '{tensor}'")))?;
             let e = &params.layout().entries()[i];
-            let units = *e.shape.last().unwrap_or(&1);
+            let units = (*e.shape.last().unwrap_or(&1)).max(1);
             let rows = if e.shape.len() >= 2 {
                 e.len() / units
             } else {

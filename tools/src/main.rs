@@ -3,7 +3,7 @@
 mod cmd;
 mod progress;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,15 +54,8 @@ enum Command {
     },
     /// Score a saved model on a CSV file (each sequence from a fresh memory).
     Eval {
-        /// The model file.
-        #[arg(long)]
-        model: PathBuf,
-        /// The CSV file (with a header row).
-        #[arg(long)]
-        data: PathBuf,
-        /// Input columns, comma-separated.
-        #[arg(long, value_delimiter = ',', required = true)]
-        inputs: Vec<String>,
+        #[command(flatten)]
+        run: ModelOnCsv,
         /// Target columns, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         targets: Vec<String>,
@@ -75,19 +68,26 @@ enum Command {
     },
     /// Run a saved model over a CSV file from its saved memory and print predictions as CSV.
     Predict {
-        /// The model file.
-        #[arg(long)]
-        model: PathBuf,
-        /// The CSV file (with a header row).
-        #[arg(long)]
-        data: PathBuf,
-        /// Input columns, comma-separated.
-        #[arg(long, value_delimiter = ',', required = true)]
-        inputs: Vec<String>,
+        #[command(flatten)]
+        run: ModelOnCsv,
         /// Save the model with its advanced memory here, so the stream can be resumed.
         #[arg(long)]
         state_out: Option<PathBuf>,
     },
+}
+
+/// A saved model and the CSV file it reads.
+#[derive(Args, Debug)]
+struct ModelOnCsv {
+    /// The model file.
+    #[arg(long)]
+    model: PathBuf,
+    /// The CSV file (with a header row).
+    #[arg(long)]
+    data: PathBuf,
+    /// Input columns, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    inputs: Vec<String>,
 }
 
 /// A failure and the exit code it maps to.
@@ -132,19 +132,21 @@ fn main() -> ExitCode {
             cmd::train::run(config.as_deref(), out.as_deref(), json)
         }
         Command::Eval {
-            model,
-            data,
-            inputs,
+            run,
             targets,
             sequence,
             json,
-        } => cmd::eval::run(&model, &data, &inputs, &targets, sequence.as_deref(), json),
-        Command::Predict {
-            model,
-            data,
-            inputs,
-            state_out,
-        } => cmd::predict::run(&model, &data, &inputs, state_out.as_deref()),
+        } => cmd::eval::run(
+            &run.model,
+            &run.data,
+            &run.inputs,
+            &targets,
+            sequence.as_deref(),
+            json,
+        ),
+        Command::Predict { run, state_out } => {
+            cmd::predict::run(&run.model, &run.data, &run.inputs, state_out.as_deref())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

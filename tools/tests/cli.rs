@@ -36,6 +36,22 @@ fn write_series(dir: &Path, n: usize) -> PathBuf {
     p
 }
 
+/// Writes `config` (RON) into `dir` as `name.ron`, trains it, and returns the model file.
+fn train(dir: &Path, name: &str, config: &str) -> PathBuf {
+    let cfg = dir.join(format!("{name}.ron"));
+    std::fs::write(&cfg, config).unwrap();
+    let model = dir.join(format!("{name}.safetensors"));
+    let o = mnnn(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    model
+}
+
 fn read_xy(path: &Path) -> (Vec<f64>, Vec<f64>) {
     let text = std::fs::read_to_string(path).unwrap();
     text.lines()
@@ -123,19 +139,10 @@ fn train_beats_a_memoryless_linear_regression_on_held_out_data() {
 fn predict_resumes_a_stream_exactly_from_a_saved_state() {
     let dir = tempfile::tempdir().unwrap();
     let csv = write_series(dir.path(), 400);
-    let cfg = dir.path().join("run.ron");
-    std::fs::write(&cfg, "(model: \"amrc\", params: (hidden: 8), data: Csv(path: \"series.csv\", inputs: [\"x\"], targets: [\"y\"]), train: (epochs: 2))").unwrap();
-    let model = dir.path().join("m.safetensors");
-    assert!(
-        mnnn(&[
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            model.to_str().unwrap()
-        ])
-        .status
-        .success()
+    let model = train(
+        dir.path(),
+        "run",
+        "(model: \"amrc\", params: (hidden: 8), data: Csv(path: \"series.csv\", inputs: [\"x\"], targets: [\"y\"]), train: (epochs: 2))",
     );
 
     let all = std::fs::read_to_string(&csv).unwrap();
@@ -242,19 +249,10 @@ fn errors_are_one_clear_line_with_the_right_exit_code() {
 
     assert_eq!(mnnn(&["frobnicate"]).status.code(), Some(2));
     let csv = write_series(dir.path(), 50);
-    let cfg = dir.path().join("ok.ron");
-    std::fs::write(&cfg, "(model: \"amrc\", params: (hidden: 2), data: Csv(path: \"series.csv\", inputs: [\"x\", \"t\"], targets: [\"y\"]), train: (epochs: 1))").unwrap();
-    let model = dir.path().join("ok.safetensors");
-    assert!(
-        mnnn(&[
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            model.to_str().unwrap()
-        ])
-        .status
-        .success()
+    let model = train(
+        dir.path(),
+        "ok",
+        "(model: \"amrc\", params: (hidden: 2), data: Csv(path: \"series.csv\", inputs: [\"x\", \"t\"], targets: [\"y\"]), train: (epochs: 1))",
     );
     let o = mnnn(&[
         "predict",

@@ -33,34 +33,10 @@ pub mod demo;
 /// AMRC, the adaptive memory recurrent cell.
 pub use mnnn_amrc as amrc;
 
-use mnnn_core::{DynModel, Entry, IoSpec, Result, Scalar};
-use std::path::Path;
-
-/// Every registered entry, sorted by name.
-pub fn entries() -> Vec<&'static Entry> {
-    mnnn_core::registry::entries()
-}
-
-/// The entry called `name`, or an error that suggests the nearest names.
-pub fn find(name: &str) -> Result<&'static Entry> {
-    mnnn_core::registry::find(name)
-}
-
-/// Creates a model by name with RON `params` (`None`: the entry's defaults) for the given
-/// inputs and outputs, its weights drawn from `seed`.
-pub fn create<S: Scalar>(
-    name: &str,
-    params: Option<&str>,
-    io: &IoSpec,
-    seed: u64,
-) -> Result<Box<dyn DynModel<S>>> {
-    mnnn_core::registry::create(name, params, io, seed)
-}
-
-/// Loads a model file (weights, normalisation and memory state).
-pub fn load<S: Scalar>(path: &Path) -> Result<Box<dyn DynModel<S>>> {
-    mnnn_core::registry::load(path)
-}
+/// Every registered entry sorted by name; the entry called `name` (with nearest-name
+/// suggestions when there is none); a model created by name with RON params; a model file
+/// loaded back with its weights, normalisation and memory state.
+pub use mnnn_core::registry::{create, entries, find, load};
 
 /// The preset configs shipped in `zoo/presets`, as `(file stem, RON text)`.
 pub fn presets() -> &'static [(&'static str, &'static str)] {

@@ -267,17 +267,19 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
     pub(crate) fn score_tracks(&self, data: &Dataset<S>, tracks: &[Track]) -> (f64, Metrics) {
         const GROUP: usize = 64;
         const CHUNK: usize = 512;
-        let o = self.cell.dims().output;
         let mut total = WindowLoss::default();
         let (mut preds, mut targs) = (Vec::new(), Vec::new());
         for group in tracks.chunks(GROUP) {
             let b = group.len();
             let len = group.iter().map(|t| t.len()).max().unwrap_or(0);
             let mut state = self.fresh_state(b);
+            let mut w = self.window(CHUNK.min(len), b);
             let mut off = 0;
             while off < len {
                 let steps = CHUNK.min(len - off);
-                let mut w = self.window(steps, b);
+                if w.xs.dim().0 != steps {
+                    w = self.window(steps, b);
+                }
                 let l = self.forward_window(
                     At {
                         data,
@@ -293,14 +295,16 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                 total.rows += l.rows;
                 total.correct += l.correct;
                 if let OutputKind::Regression(_) = self.meta.io.output {
-                    for (r, &c) in w.counts.iter().enumerate() {
-                        if c {
-                            let mut row = w.y.row(r).to_vec();
-                            self.denormalize(&mut row);
-                            preds.extend(row.iter().map(|v| v.as_f64()));
-                            let mut t = w.targets[r * o..(r + 1) * o].to_vec();
-                            self.denormalize(&mut t);
-                            targs.extend(t.iter().map(|v| v.as_f64()));
+                    let (m, sd) = (self.norm.slice(Y_MEAN), self.norm.slice(Y_STD));
+                    for (r, _) in w.counts.iter().enumerate().filter(|(_, c)| **c) {
+                        let tr = &group[r % b];
+                        let t = tr.start + off + r / b;
+                        let Targets::Real(y) = &data.sequences[tr.seq].targets else {
+                            unreachable!("regression data was checked")
+                        };
+                        for (c, v) in w.y.row(r).iter().enumerate() {
+                            preds.push((*v * sd[c] + m[c]).as_f64());
+                            targs.push(y[[t, c]].as_f64());
                         }
                     }
                 }
@@ -351,11 +355,15 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                     cfg.window.min(len)
                 };
                 let mut state = self.fresh_state(b);
+                let mut dstate = Tensors::zeros_like(&state);
                 let mut tape = C::Tape::default();
+                let mut w = self.window(win, b);
                 let mut off = 0;
                 while off < len {
                     let steps = win.min(len - off);
-                    let mut w = self.window(steps, b);
+                    if w.xs.dim().0 != steps {
+                        w = self.window(steps, b);
+                    }
                     let at = At {
                         data,
                         tracks: group,
@@ -370,7 +378,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                         epoch_loss.sum += l.sum;
                         epoch_loss.values += l.values;
                         grads.fill(S::zero());
-                        let mut dstate = Tensors::zeros_like(&state);
+                        dstate.fill(S::zero());
                         self.backward_window(at, &w, &tape, &mut dstate, &mut grads, false);
                         if let Some(f) = &self.frozen {
                             for (g, &fz) in grads.data_mut().iter_mut().zip(f) {

@@ -21,7 +21,7 @@ pub struct Track {
 impl Track {
     /// Number of steps run.
     pub fn len(&self) -> usize {
-        self.end - self.start
+        self.end.saturating_sub(self.start)
     }
 
     /// Whether the track runs no step.
@@ -44,6 +44,12 @@ pub struct Split {
 /// validation track first runs through the training part so the memory is warm.
 pub fn split<S: Scalar>(data: &Dataset<S>, fraction: f64) -> Split {
     let n = data.sequences.len();
+    if n == 0 {
+        return Split {
+            train: vec![],
+            validation: vec![],
+        };
+    }
     let whole = |seq: usize| Track {
         seq,
         start: 0,
@@ -117,7 +123,7 @@ pub fn training_tracks(train: &[Track], cfg: &TrainConfig) -> Vec<Track> {
             out
         }
         StatePolicy::Carry => {
-            if train.len() == 1 && cfg.batch_size > 1 {
+            if train.len() == 1 && cfg.batch_size > 1 && !train[0].is_empty() {
                 let tr = train[0];
                 let lanes = cfg.batch_size.min(tr.len());
                 let base = tr.len() / lanes;
@@ -192,6 +198,13 @@ mod tests {
         assert_eq!(s.train.len(), 4);
         assert_eq!(s.validation[0].seq, 4);
         assert!(split(&data(&[5, 5]), 0.0).validation.is_empty());
+        assert_eq!(
+            split(&data(&[]), 0.2),
+            Split {
+                train: vec![],
+                validation: vec![]
+            }
+        );
     }
 
     #[test]
