@@ -44,6 +44,64 @@ pub enum Capability {
     ExactChunked,
 }
 
+/// The valid values of one hyper-parameter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RangeKind {
+    /// An integer in `[min, max]`; the conformance suite draws from `[min, small]`.
+    Int {
+        /// Smallest valid value.
+        min: u64,
+        /// Largest valid value.
+        max: u64,
+        /// Largest value the conformance suite draws (keeps its cases fast).
+        small: u64,
+    },
+    /// A finite float in `[min, max]`.
+    Float {
+        /// Smallest valid value.
+        min: f64,
+        /// Largest valid value.
+        max: f64,
+    },
+    /// One of these strings.
+    Choice(&'static [&'static str]),
+    /// `true` or `false`.
+    Bool,
+}
+
+/// One hyper-parameter of an entry and its valid values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ParamRange {
+    /// Field name in the params RON.
+    pub name: &'static str,
+    /// Valid values.
+    pub kind: RangeKind,
+}
+
+impl ParamRange {
+    /// Values of the field's type that the entry must refuse, as RON text.
+    pub fn invalid_values(&self) -> Vec<String> {
+        match self.kind {
+            RangeKind::Int { min, max, .. } => {
+                let mut v = Vec::new();
+                if min > 0 {
+                    v.push((min - 1).to_string());
+                }
+                if max < u64::MAX {
+                    v.push((max + 1).to_string());
+                }
+                v
+            }
+            RangeKind::Float { min, max } => {
+                let span = (max - min).abs().max(1.0);
+                vec![format!("{:?}", min - 0.5 * span), format!("{:?}", max + 0.5 * span), "NaN".into()]
+            }
+            RangeKind::Choice(_) => vec!["\"no-such-choice\"".into()],
+            RangeKind::Bool => vec![],
+        }
+    }
+}
+
 /// What a plugin implements to become an entry: its metadata, its hyper-parameters and how
 /// to build its cell. [`register!`](crate::register) turns it into a registry [`Entry`].
 pub trait Architecture: 'static {
@@ -61,6 +119,13 @@ pub trait Architecture: 'static {
     const CAPABILITIES: &'static [Capability];
     /// Names of the diagnostics it reports.
     const DIAGNOSTICS: &'static [&'static str];
+    /// Every hyper-parameter with its valid range and the small sizes the conformance suite
+    /// draws from; the suite also derives invalid values from it.
+    const PARAM_RANGES: &'static [ParamRange];
+    /// Largest relative distance (f64) the chunked form may have from the step loop: `1e-10`
+    /// for an exact reformulation; a chunked form that computes a different function by
+    /// design declares what it guarantees against its own step loop.
+    const CHUNKED_TOLERANCE: f64 = 1e-10;
 
     /// Hyper-parameters; deserialised from RON with unknown fields refused and missing ones
     /// defaulted (`#[serde(deny_unknown_fields, default)]`).
@@ -98,6 +163,10 @@ pub struct Entry {
     pub capabilities: &'static [Capability],
     /// Diagnostic names.
     pub diagnostics: &'static [&'static str],
+    /// Hyper-parameter ranges.
+    pub param_ranges: &'static [ParamRange],
+    /// Chunked-vs-step tolerance (relative, f64).
+    pub chunked_tolerance: f64,
     /// Default hyper-parameters as RON.
     pub default_params: fn() -> String,
     /// Parses and validates RON hyper-parameters, returning them in canonical RON. Errors
@@ -187,6 +256,8 @@ impl Entry {
             state_formula: A::STATE_FORMULA,
             capabilities: A::CAPABILITIES,
             diagnostics: A::DIAGNOSTICS,
+            param_ranges: A::PARAM_RANGES,
+            chunked_tolerance: A::CHUNKED_TOLERANCE,
             default_params: default_params::<A>,
             parse_params: parse_params::<A>,
             state_size: state_size::<A>,

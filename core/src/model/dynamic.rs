@@ -62,6 +62,11 @@ pub trait DynModel<S: Scalar>: Send + Sync {
     /// steps.
     fn predict_chunked(&mut self, inputs: &Inputs<S>, chunk: usize) -> Result<Array2<S>>;
 
+    /// Runs several sequences side by side, each from a fresh state, as one batch through the
+    /// cell's windowed form; the streaming state is untouched. Row `t` of output `k` is the
+    /// prediction for step `t` of `inputs[k]`.
+    fn predict_batch(&self, inputs: &[Inputs<S>]) -> Result<Vec<Array2<S>>>;
+
     /// Scores every sequence of `data` from a fresh state (the streaming state is untouched).
     fn evaluate(&self, data: &Dataset<S>) -> Result<Metrics>;
 
@@ -117,6 +122,9 @@ impl<S: Scalar> Clone for Box<dyn DynModel<S>> {
 
 impl<S: Scalar, C: Cell<S>> Model<S, C> {
     fn check_inputs(&self, inputs: &Inputs<S>) -> Result<()> {
+        if inputs.is_empty() {
+            return Err(Error::Data("the input sequence is empty".into()));
+        }
         inputs.check(&self.meta.io.input)
     }
 
@@ -227,6 +235,38 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
         let mut out = Array2::zeros((steps, d.output));
         self.head_forward(yc.view(), out.view_mut());
         Ok(self.finish_rows(out))
+    }
+
+    fn predict_batch(&self, inputs: &[Inputs<S>]) -> Result<Vec<Array2<S>>> {
+        const CHUNK: usize = 512;
+        for x in inputs {
+            self.check_inputs(x)?;
+        }
+        let d = self.cell.dims();
+        let b = inputs.len();
+        let len = inputs.iter().map(|x| x.len()).max().unwrap_or(0);
+        let mut outs: Vec<Array2<S>> = inputs.iter().map(|x| Array2::zeros((x.len(), d.output))).collect();
+        let mut state = self.fresh_state(b);
+        let mut off = 0;
+        while off < len {
+            let steps = CHUNK.min(len - off);
+            let mut xs = Array3::zeros((steps, b, d.input));
+            for (j, x) in inputs.iter().enumerate() {
+                self.fill_inputs(x, off, j, &mut xs.view_mut());
+            }
+            let mut yc = Array3::zeros((steps, b, d.output));
+            self.cell.forward_window(&self.params, &mut state, xs.view(), yc.view_mut(), None);
+            let yc2 = yc.into_shape_with_order((steps * b, d.output)).expect("contiguous");
+            let mut y = Array2::zeros((steps * b, d.output));
+            self.head_forward(yc2.view(), y.view_mut());
+            for (j, out) in outs.iter_mut().enumerate() {
+                for k in 0..steps.min(out.nrows().saturating_sub(off)) {
+                    out.row_mut(off + k).assign(&y.row(k * b + j));
+                }
+            }
+            off += steps;
+        }
+        Ok(outs.into_iter().map(|o| self.finish_rows(o)).collect())
     }
 
     fn evaluate(&self, data: &Dataset<S>) -> Result<Metrics> {

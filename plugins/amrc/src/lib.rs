@@ -31,7 +31,7 @@ mod params;
 pub use cell::AmrcCell;
 pub use params::AmrcParams;
 
-use mnnn_core::registry::{Architecture, Capability, Family};
+use mnnn_core::registry::{Architecture, Capability, Family, ParamRange, RangeKind};
 use mnnn_core::{Dims, Result, Scalar};
 
 /// The AMRC registry entry.
@@ -45,6 +45,11 @@ impl Architecture for Amrc {
     const STATE_FORMULA: &'static str = "2·hidden (m, s)";
     const CAPABILITIES: &'static [Capability] = &[Capability::Trainable, Capability::ExactChunked];
     const DIAGNOSTICS: &'static [&'static str] = &["mean_abs_memory", "mean_abs_hidden"];
+    const PARAM_RANGES: &'static [ParamRange] = &[
+        ParamRange { name: "hidden", kind: RangeKind::Int { min: 1, max: 1 << 24, small: 6 } },
+        ParamRange { name: "alpha", kind: RangeKind::Float { min: 0.0, max: 1.0 } },
+        ParamRange { name: "beta", kind: RangeKind::Float { min: 0.0, max: 1.0 } },
+    ];
 
     type Params = AmrcParams;
     type Cell<S: Scalar> = AmrcCell<S>;
