@@ -94,7 +94,11 @@ impl ParamRange {
             }
             RangeKind::Float { min, max } => {
                 let span = (max - min).abs().max(1.0);
-                vec![format!("{:?}", min - 0.5 * span), format!("{:?}", max + 0.5 * span), "NaN".into()]
+                vec![
+                    format!("{:?}", min - 0.5 * span),
+                    format!("{:?}", max + 0.5 * span),
+                    "NaN".into(),
+                ]
             }
             RangeKind::Choice(_) => vec!["\"no-such-choice\"".into()],
             RangeKind::Bool => vec![],

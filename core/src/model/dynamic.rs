@@ -205,7 +205,7 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
                 &mut scratch,
             );
             let row = out.slice_mut(ndarray::s![t..t + 1, ..]);
-            self.head_forward(yc.view(), row);
+            self.head_step(yc.view(), row);
         }
         self.scratch = scratch;
         Ok(self.finish_rows(out))
@@ -245,7 +245,10 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
         let d = self.cell.dims();
         let b = inputs.len();
         let len = inputs.iter().map(|x| x.len()).max().unwrap_or(0);
-        let mut outs: Vec<Array2<S>> = inputs.iter().map(|x| Array2::zeros((x.len(), d.output))).collect();
+        let mut outs: Vec<Array2<S>> = inputs
+            .iter()
+            .map(|x| Array2::zeros((x.len(), d.output)))
+            .collect();
         let mut state = self.fresh_state(b);
         let mut off = 0;
         while off < len {
@@ -255,8 +258,11 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
                 self.fill_inputs(x, off, j, &mut xs.view_mut());
             }
             let mut yc = Array3::zeros((steps, b, d.output));
-            self.cell.forward_window(&self.params, &mut state, xs.view(), yc.view_mut(), None);
-            let yc2 = yc.into_shape_with_order((steps * b, d.output)).expect("contiguous");
+            self.cell
+                .forward_window(&self.params, &mut state, xs.view(), yc.view_mut(), None);
+            let yc2 = yc
+                .into_shape_with_order((steps * b, d.output))
+                .expect("contiguous");
             let mut y = Array2::zeros((steps * b, d.output));
             self.head_forward(yc2.view(), y.view_mut());
             for (j, out) in outs.iter_mut().enumerate() {

@@ -3,16 +3,33 @@
 use crate::Scalar;
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 
-/// `y = x · w + b` for a batch of rows: `x` is `B × I`, `w` is `I × O`, `y` is `B × O`.
-///
-/// A single row goes through the hand-written kernel; larger batches through one matrix
-/// product.
+/// `y = x · w + b` for a batch of rows: `x` is `B × I`, `w` is `I × O`, `y` is `B × O`,
+/// through one matrix product ([`accumulate`]).
 pub fn forward<S: Scalar>(
     x: ArrayView2<S>,
     w: ArrayView2<S>,
     b: Option<ArrayView1<S>>,
-    mut y: ArrayViewMut2<S>,
+    y: ArrayViewMut2<S>,
 ) {
+    let y = set_bias(b, y);
+    accumulate(x, w, y);
+}
+
+/// [`forward`] for a per-token step ([`accumulate_step`]).
+pub fn forward_step<S: Scalar>(
+    x: ArrayView2<S>,
+    w: ArrayView2<S>,
+    b: Option<ArrayView1<S>>,
+    y: ArrayViewMut2<S>,
+) {
+    let y = set_bias(b, y);
+    accumulate_step(x, w, y);
+}
+
+fn set_bias<'a, S: Scalar>(
+    b: Option<ArrayView1<S>>,
+    mut y: ArrayViewMut2<'a, S>,
+) -> ArrayViewMut2<'a, S> {
     match b {
         Some(b) => {
             for mut row in y.rows_mut() {
@@ -21,18 +38,26 @@ pub fn forward<S: Scalar>(
         }
         None => y.fill(S::zero()),
     }
-    accumulate(x, w, y);
+    y
 }
 
-/// `y += x · w`.
+/// `y += x · w` through one matrix product. A row's result does not depend on how many rows
+/// are given, so a batch computes exactly what each of its sequences computes alone.
 pub fn accumulate<S: Scalar>(x: ArrayView2<S>, w: ArrayView2<S>, mut y: ArrayViewMut2<S>) {
+    ndarray::linalg::general_mat_mul(S::one(), &x, &w, S::one(), &mut y);
+}
+
+/// `y += x · w` for a per-token step: a single row goes through the hand-written
+/// matrix–vector kernel (the fast path at batch 1), more rows through [`accumulate`]. Its
+/// rounding may differ from [`accumulate`]'s in the last bits.
+pub fn accumulate_step<S: Scalar>(x: ArrayView2<S>, w: ArrayView2<S>, mut y: ArrayViewMut2<S>) {
     if x.nrows() == 1 {
         if let (Some(xs), Some(ws), Some(ys)) = (x.as_slice(), w.as_slice(), y.as_slice_mut()) {
             S::gemv_acc(ys, xs, ws);
             return;
         }
     }
-    ndarray::linalg::general_mat_mul(S::one(), &x, &w, S::one(), &mut y);
+    accumulate(x, w, y);
 }
 
 /// The VJP of [`forward`]: `dw += xᵀ · dy`, `db += Σ_rows dy`, and `dx = dy · wᵀ` (assigned,
@@ -118,7 +143,7 @@ mod tests {
         let x = rand(&mut r, 1, 16);
         let w = rand(&mut r, 16, 4);
         let mut y = Array2::zeros((1, 4));
-        forward(x.view(), w.view(), None, y.view_mut());
+        forward_step(x.view(), w.view(), None, y.view_mut());
         let want = x.dot(&w);
         for (a, b) in y.iter().zip(want.iter()) {
             assert!((a - b).abs() < 1e-12);

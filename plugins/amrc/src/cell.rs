@@ -80,15 +80,20 @@ impl<S: Scalar> AmrcCell<S> {
         }
     }
 
-    /// `y = tanh(s W_o + b_o)` for a block of rows.
-    fn output(&self, params: &Tensors<S>, s: &[S], y: &mut [S]) {
+    /// `y = tanh(s W_o + b_o)` for a block of rows (`step`: a per-token step).
+    fn output(&self, params: &Tensors<S>, s: &[S], y: &mut [S], step: bool) {
         let (h, o) = (self.hidden, self.dims.output);
         let rows = s.len() / h;
         let bo = params.slice(B_O);
         for r in y.chunks_exact_mut(o) {
             r.copy_from_slice(bo);
         }
-        linear::accumulate(mat(s, rows, h), params.mat(W_O), mat_mut(y, rows, o));
+        let (s, w, y2) = (mat(s, rows, h), params.mat(W_O), mat_mut(y, rows, o));
+        if step {
+            linear::accumulate_step(s, w, y2);
+        } else {
+            linear::accumulate(s, w, y2);
+        }
         S::tanh_inplace(y);
     }
 }
@@ -138,14 +143,14 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         let (b, h, o) = (x.nrows(), self.hidden, self.dims.output);
         scratch.a.clear();
         scratch.a.resize(b * h, S::zero());
-        linear::accumulate(x, params.mat(W_H), mat_mut(&mut scratch.a, b, h));
+        linear::accumulate_step(x, params.mat(W_H), mat_mut(&mut scratch.a, b, h));
         let (m, s) = state.data_mut().split_at_mut(b * h);
         self.update(params.slice(B_H), &mut scratch.a, m, s);
         match y.as_slice_mut() {
-            Some(out) => self.output(params, s, out),
+            Some(out) => self.output(params, s, out, true),
             None => {
                 let mut out = vec![S::zero(); b * o];
-                self.output(params, s, &mut out);
+                self.output(params, s, &mut out, true);
                 y.assign(&mat(&out, b, o));
             }
         }
@@ -192,7 +197,7 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
             self.update(bh, n_t, m, s);
             s_t.copy_from_slice(s);
         }
-        self.output(params, &tape.s, &mut tape.y);
+        self.output(params, &tape.s, &mut tape.y, false);
         ys.assign(&ndarray::ArrayView3::from_shape((t, b, o), &tape.y).expect("sized above"));
     }
 

@@ -46,9 +46,22 @@ impl Architecture for Amrc {
     const CAPABILITIES: &'static [Capability] = &[Capability::Trainable, Capability::ExactChunked];
     const DIAGNOSTICS: &'static [&'static str] = &["mean_abs_memory", "mean_abs_hidden"];
     const PARAM_RANGES: &'static [ParamRange] = &[
-        ParamRange { name: "hidden", kind: RangeKind::Int { min: 1, max: 1 << 24, small: 6 } },
-        ParamRange { name: "alpha", kind: RangeKind::Float { min: 0.0, max: 1.0 } },
-        ParamRange { name: "beta", kind: RangeKind::Float { min: 0.0, max: 1.0 } },
+        ParamRange {
+            name: "hidden",
+            kind: RangeKind::Int {
+                min: 1,
+                max: 1 << 24,
+                small: 6,
+            },
+        },
+        ParamRange {
+            name: "alpha",
+            kind: RangeKind::Float { min: 0.0, max: 1.0 },
+        },
+        ParamRange {
+            name: "beta",
+            kind: RangeKind::Float { min: 0.0, max: 1.0 },
+        },
     ];
 
     type Params = AmrcParams;
