@@ -42,7 +42,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 /// Default number of proptest cases per property.
-pub const DEFAULT_CASES: u32 = 12;
+pub const DEFAULT_CASES: u32 = 16;
 
 /// How the suite runs: cases per property and the presets to check.
 #[derive(Clone, Debug)]

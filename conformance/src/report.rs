@@ -74,6 +74,7 @@ pub struct PropertyReport {
     /// The property.
     pub property: Property,
     /// The outcome.
+    #[serde(flatten)]
     pub outcome: Outcome,
     /// Wall-clock seconds spent.
     pub seconds: f64,

@@ -9,8 +9,9 @@ use std::process::ExitCode;
 
 // Named so the linker keeps every plugin's registration (see mnnn-zoo's docs).
 use mnnn_zoo as _;
-// The conformance command lands with the suite; the crate is linked already.
-use mnnn_conformance as _;
+// Counts heap bytes so `mnnn conformance` can see a model whose memory grows.
+#[global_allocator]
+static ALLOC: mnnn_conformance::CountingAllocator = mnnn_conformance::CountingAllocator;
 
 /// Memory-native neural networks: pick a model by name, train it, compare it, run it.
 #[derive(Parser, Debug)]
@@ -49,6 +50,21 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Print the final metrics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the conformance suite: a table of entries × properties, FAIL with the smallest
+    /// counterexample; exits 1 when anything fails.
+    Conformance {
+        /// Entry names (all entries when none are given).
+        names: Vec<String>,
+        /// Check every entry.
+        #[arg(long)]
+        all: bool,
+        /// Proptest cases per property (more is more thorough).
+        #[arg(long, default_value_t = mnnn_conformance::DEFAULT_CASES)]
+        cases: u32,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -97,6 +113,14 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// A failure (exit 1).
+    pub fn failed(message: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+
     /// A usage error (exit 2).
     pub fn usage(message: impl Into<String>) -> Self {
         Failure {
@@ -131,6 +155,12 @@ fn main() -> ExitCode {
         Command::Train { config, out, json } => {
             cmd::train::run(config.as_deref(), out.as_deref(), json)
         }
+        Command::Conformance {
+            names,
+            all,
+            cases,
+            json,
+        } => cmd::conformance::run(&names, all, cases, json),
         Command::Eval {
             run,
             targets,

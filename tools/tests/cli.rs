@@ -298,3 +298,23 @@ fn list_and_info_show_every_entry() {
         "{out}"
     );
 }
+
+#[test]
+fn conformance_prints_a_table_and_json_and_refuses_unknown_entries() {
+    let o = mnnn(&["conformance", "amrc", "--cases", "3"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(
+        out.starts_with("entry ") && out.contains("persistence") && out.contains("amrc "),
+        "{out}"
+    );
+    assert!(!out.contains("FAIL"), "{out}");
+    let o = mnnn(&["conformance", "--all", "--cases", "2", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    let props = v[0]["properties"].as_array().unwrap();
+    assert_eq!(props.len(), 7);
+    assert!(props.iter().all(|p| p["outcome"] == "pass"), "{v}");
+    let o = mnnn(&["conformance", "amcr"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("did you mean 'amrc'"));
+}

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod conformance;
 pub mod eval;
 pub mod info;
 pub mod list;
