@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod persist;
+pub mod reference;
 pub mod registry;
 mod rng;
 mod scalar;

@@ -146,7 +146,14 @@ pub trait Architecture: 'static {
     /// The declared state size, from the formula (the conformance suite compares it with
     /// what the cell actually holds).
     fn state_size(params: &Self::Params, dims: Dims) -> usize;
+
+    /// Reads a model file of the reference implementation, if the entry has a reference
+    /// counterpart (`None`: it has not).
+    const IMPORT_REFERENCE: Option<ImportFn> = None;
 }
+
+/// Reads a reference file's bytes for the given sizes into an entry's terms.
+pub type ImportFn = fn(&[u8], &crate::reference::RefDims) -> Result<crate::reference::Imported>;
 
 /// A function that builds a boxed model from canonical RON params, widths and a seed.
 pub type BuildFn<S> = fn(&str, &IoSpec, u64) -> Result<Box<dyn DynModel<S>>>;
@@ -171,6 +178,8 @@ pub struct Entry {
     pub param_ranges: &'static [ParamRange],
     /// Chunked-vs-step tolerance (relative, f64).
     pub chunked_tolerance: f64,
+    /// Reader of the reference implementation's files, if there is a counterpart.
+    pub import_reference: Option<ImportFn>,
     /// Default hyper-parameters as RON.
     pub default_params: fn() -> String,
     /// Parses and validates RON hyper-parameters, returning them in canonical RON. Errors
@@ -262,6 +271,7 @@ impl Entry {
             diagnostics: A::DIAGNOSTICS,
             param_ranges: A::PARAM_RANGES,
             chunked_tolerance: A::CHUNKED_TOLERANCE,
+            import_reference: A::IMPORT_REFERENCE,
             default_params: default_params::<A>,
             parse_params: parse_params::<A>,
             state_size: state_size::<A>,
