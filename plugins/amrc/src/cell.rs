@@ -3,6 +3,7 @@
 use crate::AmrcParams;
 use mnnn_core::cell::{Cell, Diagnostic, Dims};
 use mnnn_core::ops::linear;
+use mnnn_core::reference::Compat;
 use mnnn_core::{Layout, Rng, Scalar, Tensors};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
@@ -21,6 +22,8 @@ pub struct AmrcCell<S> {
     hidden: usize,
     alpha: S,
     beta: S,
+    /// The reference's lag-2 echo (state `p` holds `s_{t−2}`).
+    reference: bool,
 }
 
 impl<S: Scalar> AmrcCell<S> {
@@ -31,6 +34,7 @@ impl<S: Scalar> AmrcCell<S> {
             hidden: params.hidden,
             alpha: S::from_f64(params.alpha),
             beta: S::from_f64(params.beta),
+            reference: params.compat == Compat::Reference,
         }
     }
 }
@@ -64,7 +68,8 @@ impl<S: Scalar> AmrcCell<S> {
     /// The elementwise memory update of one step for a block of rows, given the input
     /// projection `a` (already holding `x W_h`); `a` becomes `n`.
     #[inline]
-    fn update(&self, bh: &[S], a: &mut [S], m: &mut [S], s: &mut [S]) {
+    /// `p` is empty in design mode; in reference mode it holds `s_{t−2}` and the echo reads it.
+    fn update(&self, bh: &[S], a: &mut [S], m: &mut [S], s: &mut [S], p: &mut [S]) {
         let h = self.hidden;
         for (ar, mr) in a.chunks_exact_mut(h).zip(m.chunks_exact(h)) {
             for j in 0..h {
@@ -73,10 +78,20 @@ impl<S: Scalar> AmrcCell<S> {
         }
         S::tanh_inplace(a);
         let keep = S::one() - self.alpha;
-        for i in 0..a.len() {
-            let n = a[i];
-            s[i] = n + self.beta * s[i];
-            m[i] = keep * m[i] + self.alpha * n;
+        if self.reference {
+            for i in 0..a.len() {
+                let n = a[i];
+                let echo = n + self.beta * p[i];
+                p[i] = s[i];
+                s[i] = echo;
+                m[i] = keep * m[i] + self.alpha * n;
+            }
+        } else {
+            for i in 0..a.len() {
+                let n = a[i];
+                s[i] = n + self.beta * s[i];
+                m[i] = keep * m[i] + self.alpha * n;
+            }
         }
     }
 
@@ -116,9 +131,14 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
     }
 
     fn state_layout(&self) -> Layout {
-        Layout::new()
+        let l = Layout::new()
             .with("m", &[self.hidden])
-            .with("s", &[self.hidden])
+            .with("s", &[self.hidden]);
+        if self.reference {
+            l.with("p", &[self.hidden])
+        } else {
+            l
+        }
     }
 
     fn init_params(&self, rng: &mut Rng, params: &mut Tensors<S>) {
@@ -144,8 +164,9 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         scratch.a.clear();
         scratch.a.resize(b * h, S::zero());
         linear::accumulate_step(x, params.mat(W_H), mat_mut(&mut scratch.a, b, h));
-        let (m, s) = state.data_mut().split_at_mut(b * h);
-        self.update(params.slice(B_H), &mut scratch.a, m, s);
+        let (m, rest) = state.data_mut().split_at_mut(b * h);
+        let (s, p) = rest.split_at_mut(b * h);
+        self.update(params.slice(B_H), &mut scratch.a, m, s, p);
         match y.as_slice_mut() {
             Some(out) => self.output(params, s, out, true),
             None => {
@@ -187,14 +208,15 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
             S::zero(),
             &mut mat_mut(&mut tape.n, rows, h),
         );
-        let (m, s) = state.data_mut().split_at_mut(b * h);
+        let (m, rest) = state.data_mut().split_at_mut(b * h);
+        let (s, p) = rest.split_at_mut(b * h);
         let bh = params.slice(B_H);
         for (n_t, s_t) in tape
             .n
             .chunks_exact_mut(b * h)
             .zip(tape.s.chunks_exact_mut(b * h))
         {
-            self.update(bh, n_t, m, s);
+            self.update(bh, n_t, m, s, p);
             s_t.copy_from_slice(s);
         }
         self.output(params, &tape.s, &mut tape.y, false);
@@ -233,7 +255,8 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         grads.vec_mut(B_O).scaled_add(one, &dz_m.sum_axis(Axis(0)));
         // The recurrence, backwards in time; `ds` becomes da in place.
         let keep = one - self.alpha;
-        let (dm, dsc) = dstate.data_mut().split_at_mut(b * h);
+        let (dm, rest) = dstate.data_mut().split_at_mut(b * h);
+        let (dsc, dpc) = rest.split_at_mut(b * h);
         for (da_t, n_t) in ds
             .chunks_exact_mut(b * h)
             .zip(tape.n.chunks_exact(b * h))
@@ -246,7 +269,13 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
                 let da = (ds_tot + self.alpha * dm_tot) * (one - n * n);
                 da_t[k] = da;
                 dm[k] = keep * dm_tot + da;
-                dsc[k] = self.beta * ds_tot;
+                if self.reference {
+                    // s_t = n_t + β p_{t−1} and p_t = s_{t−1}
+                    dsc[k] = dpc[k];
+                    dpc[k] = self.beta * ds_tot;
+                } else {
+                    dsc[k] = self.beta * ds_tot;
+                }
             }
         }
         let da_m = mat(&ds, rows, h);

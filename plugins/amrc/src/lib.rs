@@ -11,6 +11,11 @@
 //! y_t = tanh(s_t W_o + b_o)
 //! ```
 //!
+//! With `compat: "reference"` the cell computes the reference implementation's forward pass
+//! instead, whose echo reads two steps back (`s_t = n_t + β s_{t−2}`; the state gains
+//! `p = s_{t−1}`), so that models imported from reference files ([`import`]) run as they did
+//! there. Both modes are trained by full BPTT.
+//!
 //! The state is `(m, s)`: everything the next step reads, so a reset equals a freshly built
 //! model and a saved model continues exactly. Size: `2·hidden`. `W_h`, `b_h`, `W_o`, `b_o`
 //! are trained by full backpropagation through time; `alpha` and `beta` are fixed
@@ -26,12 +31,15 @@
 //! ```
 
 mod cell;
+mod import;
 mod params;
 
 pub use cell::AmrcCell;
+pub use import::import;
 pub use params::AmrcParams;
 
-use mnnn_core::registry::{Architecture, Capability, Family, ParamRange, RangeKind};
+use mnnn_core::reference::Compat;
+use mnnn_core::registry::{Architecture, Capability, Family, ImportFn, ParamRange, RangeKind};
 use mnnn_core::{Dims, Result, Scalar};
 
 /// The AMRC registry entry.
@@ -42,7 +50,8 @@ impl Architecture for Amrc {
     const FAMILY: Family = Family::Member;
     const SUMMARY: &'static str = "Adaptive memory recurrent cell: tanh layer with a leaky internal memory and a lag-1 output echo";
     const CITATION: &'static str = "MEMORY-NATIVE-NEURAL_NETWORK (hejhdiss), memory_net_dll.c: the Adaptive Memory Recurrent Cell";
-    const STATE_FORMULA: &'static str = "2·hidden (m, s)";
+    const STATE_FORMULA: &'static str =
+        "2·hidden (m, s); 3·hidden with compat \"reference\" (m, s, p)";
     const CAPABILITIES: &'static [Capability] = &[Capability::Trainable, Capability::ExactChunked];
     const DIAGNOSTICS: &'static [&'static str] = &["mean_abs_memory", "mean_abs_hidden"];
     const PARAM_RANGES: &'static [ParamRange] = &[
@@ -62,6 +71,10 @@ impl Architecture for Amrc {
             name: "beta",
             kind: RangeKind::Float { min: 0.0, max: 1.0 },
         },
+        ParamRange {
+            name: "compat",
+            kind: RangeKind::Choice(Compat::NAMES),
+        },
     ];
 
     type Params = AmrcParams;
@@ -76,8 +89,13 @@ impl Architecture for Amrc {
     }
 
     fn state_size(params: &AmrcParams, _dims: Dims) -> usize {
-        2 * params.hidden
+        match params.compat {
+            Compat::Design => 2 * params.hidden,
+            Compat::Reference => 3 * params.hidden,
+        }
     }
+
+    const IMPORT_REFERENCE: Option<ImportFn> = Some(import::import);
 }
 
 mnnn_core::register!(Amrc);

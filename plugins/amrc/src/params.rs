@@ -1,5 +1,6 @@
 //! AMRC hyper-parameters.
 
+use mnnn_core::reference::Compat;
 use mnnn_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,9 @@ pub struct AmrcParams {
     /// Echo gain β in `[0, 1]`: how much of the previous hidden output is added back
     /// (default 0.3).
     pub beta: f64,
+    /// `"design"` (default): the echo reads the previous step. `"reference"`: the reference
+    /// implementation's forward pass, whose echo reads two steps back (state gains `p`).
+    pub compat: Compat,
 }
 
 impl Default for AmrcParams {
@@ -22,6 +26,7 @@ impl Default for AmrcParams {
             hidden: 32,
             alpha: 0.1,
             beta: 0.3,
+            compat: Compat::Design,
         }
     }
 }
