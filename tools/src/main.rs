@@ -68,6 +68,33 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Read a model saved by another implementation into an mnnn model file (with
+    /// `compat: "reference"`, so it computes what it computed there).
+    Import {
+        /// Whose file it is.
+        #[arg(long, value_enum)]
+        from: Source,
+        /// The entry it becomes (amrc, pmrc, amn, dtpn).
+        #[arg(long)]
+        model: String,
+        /// Input width I the file was written with.
+        #[arg(long)]
+        input: usize,
+        /// Hidden width H.
+        #[arg(long)]
+        hidden: usize,
+        /// Output width O.
+        #[arg(long)]
+        output: usize,
+        /// Manifold / memory-matrix rows M (AMN, DTPN).
+        #[arg(long)]
+        manifold: Option<usize>,
+        /// The file to read.
+        file: PathBuf,
+        /// Where to write the mnnn model.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Score a saved model on a CSV file (each sequence from a fresh memory).
     Eval {
         #[command(flatten)]
@@ -90,6 +117,13 @@ enum Command {
         #[arg(long)]
         state_out: Option<PathBuf>,
     },
+}
+
+/// Implementations `mnnn import` reads.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Source {
+    /// The reference C/Python implementation of the MNNN family.
+    Reference,
 }
 
 /// A saved model and the CSV file it reads.
@@ -154,6 +188,24 @@ fn main() -> ExitCode {
         } => cmd::info::run(&name, inputs, outputs),
         Command::Train { config, out, json } => {
             cmd::train::run(config.as_deref(), out.as_deref(), json)
+        }
+        Command::Import {
+            from: Source::Reference,
+            model,
+            input,
+            hidden,
+            output,
+            manifold,
+            file,
+            out,
+        } => {
+            let dims = mnnn_core::reference::RefDims {
+                input,
+                hidden,
+                output,
+                manifold,
+            };
+            cmd::import::run(&model, dims, &file, &out)
         }
         Command::Conformance {
             names,

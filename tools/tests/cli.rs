@@ -318,3 +318,75 @@ fn conformance_prints_a_table_and_json_and_refuses_unknown_entries() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("did you mean 'amrc'"));
 }
+
+#[test]
+fn import_reads_a_reference_file_and_refuses_a_short_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // AMRC, I=1, H=2, O=1: header, W_h[2], W_o[2], b_h[2], b_o[1], m[2], p[2]
+    let mut b = Vec::new();
+    for v in [1i32, 2, 1] {
+        b.extend(v.to_le_bytes());
+    }
+    for v in [0.5f32, 0.2, 0.01] {
+        b.extend(v.to_le_bytes());
+    }
+    b.extend(3i32.to_le_bytes());
+    for v in [0.4f32, -0.6, 1.0, 0.5, 0.0, 0.1, 0.0, 0.2, -0.1, 0.3, 0.05] {
+        b.extend(v.to_le_bytes());
+    }
+    let file = dir.path().join("amrc.bin");
+    std::fs::write(&file, &b).unwrap();
+    let out = dir.path().join("amrc.safetensors");
+    let args = |f: &Path| {
+        vec![
+            "import".to_string(),
+            "--from".into(),
+            "reference".into(),
+            "--model".into(),
+            "amrc".into(),
+            "--input".into(),
+            "1".into(),
+            "--hidden".into(),
+            "2".into(),
+            "--output".into(),
+            "1".into(),
+            f.to_str().unwrap().into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ]
+    };
+    let run = |a: Vec<String>| {
+        Command::new(env!("CARGO_BIN_EXE_mnnn"))
+            .args(a)
+            .output()
+            .unwrap()
+    };
+    let o = run(args(&file));
+    assert!(o.status.success(), "{}", text(&o).1);
+    let csv = write_series(dir.path(), 5);
+    let p = mnnn(&[
+        "predict",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+        "--inputs",
+        "x",
+    ]);
+    assert!(p.status.success(), "{}", text(&p).1);
+    assert_eq!(text(&p).0.lines().count(), 6);
+
+    std::fs::write(&file, &b[..b.len() - 4]).unwrap();
+    let o = run(args(&file));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o)
+            .1
+            .contains("has 72 bytes, this one has 68 (too short)"),
+        "{}",
+        text(&o).1
+    );
+    let mut bad = args(&file);
+    bad[4] = "amcr".into();
+    assert_eq!(run(bad).status.code(), Some(2));
+}

@@ -2,6 +2,7 @@
 
 pub mod conformance;
 pub mod eval;
+pub mod import;
 pub mod info;
 pub mod list;
 pub mod predict;
