@@ -29,6 +29,7 @@ struct ReadmeDoctests;
 
 pub mod baseline;
 pub mod demo;
+pub mod tasks;
 
 /// AMRC, the adaptive memory recurrent cell.
 pub use mnnn_amrc as amrc;

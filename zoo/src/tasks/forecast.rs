@@ -1,0 +1,163 @@
+//! Forecasting tasks: predict the next value of a series.
+
+use super::{Metric, TaskData, TestSet};
+use mnnn_core::{Dataset, Inputs, IoSpec, Result, Rng, Sequence, Targets};
+use ndarray::{Array2, s};
+use std::path::Path;
+
+/// Next-step forecasting of `series` (`T × width`): training on the first `train_len` steps;
+/// the test set is the whole series with only the steps after `train_len` counted, so the
+/// memory is warm when scoring starts.
+fn next_step(series: &Array2<f64>, train_len: usize, names: Vec<String>) -> TaskData {
+    let t = series.nrows() - 1;
+    let x = series.slice(s![..t, ..]).to_owned();
+    let y = series.slice(s![1.., ..]).to_owned();
+    let w = series.ncols();
+    let mut io = IoSpec::regression(w, w);
+    io.input_names = names.clone();
+    io.target_names = names.iter().map(|n| format!("next_{n}")).collect();
+    let train = Dataset {
+        io: io.clone(),
+        sequences: vec![Sequence {
+            inputs: Inputs::Real(x.slice(s![..train_len, ..]).to_owned()),
+            targets: Targets::Real(y.slice(s![..train_len, ..]).to_owned()),
+            mask: None,
+        }],
+    };
+    let test = Dataset {
+        io,
+        sequences: vec![Sequence {
+            inputs: Inputs::Real(x),
+            targets: Targets::Real(y),
+            mask: Some((0..t).map(|i| i >= train_len).collect()),
+        }],
+    };
+    TaskData {
+        train,
+        tests: vec![TestSet {
+            label: "test".into(),
+            x: None,
+            data: test,
+        }],
+        metric: Metric::R2,
+        sweep: None,
+    }
+}
+
+/// A noisy sum of three sines with seed-drawn amplitudes, periods (10–100 steps) and phases.
+pub fn sines(len: usize, seed: u64) -> TaskData {
+    let mut rng = Rng::derive(seed, "sines");
+    let waves: Vec<(f64, f64, f64)> = (0..3)
+        .map(|_| {
+            let amp = rng.uniform_in(0.5, 1.5);
+            let omega = std::f64::consts::TAU / rng.uniform_in(10.0, 100.0);
+            (amp, omega, rng.uniform_in(0.0, std::f64::consts::TAU))
+        })
+        .collect();
+    let total = len + len / 3 + 1;
+    let series = Array2::from_shape_fn((total, 1), |(t, _)| {
+        waves
+            .iter()
+            .map(|(a, w, p)| a * (w * t as f64 + p).sin())
+            .sum::<f64>()
+    });
+    let noisy = series.mapv(|v| v + 0.05 * rng.normal());
+    next_step(&noisy, len, vec!["sines".into()])
+}
+
+/// The Mackey–Glass series `dx/dt = 0.2 x(t−τ) / (1 + x(t−τ)^10) − 0.1 x(t)`, τ = 17,
+/// integrated by fourth-order Runge–Kutta at step 0.1 (the delayed term read from the stored
+/// history) from a seed-perturbed constant history, sampled every time unit after a transient
+/// of 500.
+pub fn mackey_glass_series(len: usize, seed: u64) -> Vec<f64> {
+    const DT: f64 = 0.1;
+    const SUB: usize = 10; // substeps per sample
+    const LAG: usize = 170; // τ / DT
+    let mut rng = Rng::derive(seed, "mackey-glass");
+    let x0 = 1.2 + 0.2 * rng.uniform();
+    let mut hist: Vec<f64> = vec![x0; LAG + 1];
+    let f = |x: f64, xd: f64| 0.2 * xd / (1.0 + xd.powi(10)) - 0.1 * x;
+    let transient = 500 * SUB;
+    let mut out = Vec::with_capacity(len);
+    let mut step = 0;
+    while out.len() < len {
+        let n = hist.len();
+        let (x, xd, xd_next) = (hist[n - 1], hist[n - 1 - LAG], hist[n - LAG]);
+        let xd_mid = 0.5 * (xd + xd_next);
+        let k1 = f(x, xd);
+        let k2 = f(x + 0.5 * DT * k1, xd_mid);
+        let k3 = f(x + 0.5 * DT * k2, xd_mid);
+        let k4 = f(x + DT * k3, xd_next);
+        hist.push(x + DT / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4));
+        if hist.len() > 4 * LAG {
+            hist.drain(..hist.len() - (LAG + 1));
+        }
+        step += 1;
+        if step > transient && step % SUB == 0 {
+            out.push(*hist.last().expect("non-empty"));
+        }
+    }
+    out
+}
+
+/// Mackey–Glass next-step forecasting.
+pub fn mackey_glass(len: usize, seed: u64) -> TaskData {
+    let v = mackey_glass_series(len + len / 3 + 1, seed);
+    next_step(
+        &Array2::from_shape_vec((v.len(), 1), v).expect("shape"),
+        len,
+        vec!["mackey_glass".into()],
+    )
+}
+
+/// Next-step forecasting of the named columns of a CSV file: the first 80% of the rows
+/// train, the rest are scored.
+pub fn csv_series(path: &Path, columns: &[String]) -> Result<TaskData> {
+    let mut seqs = mnnn_core::csvdata::load_csv_inputs::<f64>(path, columns, None)?;
+    let series = seqs.pop().expect("one sequence");
+    if series.nrows() < 10 {
+        return Err(mnnn_core::Error::Data(format!(
+            "{}: a forecasting task needs at least 10 rows",
+            path.display()
+        )));
+    }
+    let train_len = ((series.nrows() - 1) as f64 * 0.8) as usize;
+    Ok(next_step(&series, train_len, columns.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_the_next_inputs_and_only_the_future_is_scored() {
+        let d = sines(300, 4);
+        let (Inputs::Real(x), Targets::Real(y)) = (
+            &d.tests[0].data.sequences[0].inputs,
+            &d.tests[0].data.sequences[0].targets,
+        ) else {
+            panic!()
+        };
+        for t in 0..x.nrows() - 1 {
+            assert_eq!(y[[t, 0]], x[[t + 1, 0]]);
+        }
+        let mask = d.tests[0].data.sequences[0].mask.as_ref().unwrap();
+        assert!(!mask[299] && mask[300]);
+        assert_eq!(d.train.sequences[0].len(), 300);
+    }
+
+    #[test]
+    fn mackey_glass_is_the_chaotic_attractor() {
+        let v = mackey_glass_series(2000, 0);
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        // The τ = 17 attractor lives roughly in [0.2, 1.4] and never settles.
+        assert!(lo > 0.1 && hi < 1.5 && hi - lo > 0.8, "range [{lo}, {hi}]");
+        let tail = &v[1000..];
+        let mean = tail.iter().sum::<f64>() / tail.len() as f64;
+        let var = tail.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / tail.len() as f64;
+        assert!(var > 0.01, "still oscillating: var {var}");
+        assert_ne!(mackey_glass_series(50, 1), mackey_glass_series(50, 2));
+    }
+}

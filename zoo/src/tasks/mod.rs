@@ -1,0 +1,252 @@
+//! Benchmark tasks: each deterministic from a seed, with its metric and a default size that
+//! trains in seconds on two cores.
+//!
+//! | task | what the model must do | metric |
+//! |---|---|---|
+//! | `sines` | forecast the next value of a noisy sum of sines | R² |
+//! | `mackey-glass` | forecast the next value of the Mackey–Glass series (τ = 17) | R² |
+//! | `delayed-recall` | output the input from `delay` steps ago (sweep: `delay`) | R² |
+//! | `adding` | at the end, the sum of the two marked values of a long sequence | R² |
+//! | `selective-copying` | after a delimiter, the scattered data tokens in order | accuracy |
+//! | `mqar` | for each queried key, the value it was paired with earlier | accuracy |
+//! | `passkey` | at the end of a long filler stream, the digit stored after a key marker (sweep: context length, evaluated streaming) | accuracy |
+//!
+//! A CSV series is a task too ([`csv_series`]): next-step forecasting of its columns.
+
+mod forecast;
+mod recall;
+mod tokens;
+
+pub use forecast::{csv_series, mackey_glass_series};
+
+use mnnn_core::{Dataset, Error, Result};
+use serde::Serialize;
+
+/// How a task is scored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Metric {
+    /// Coefficient of determination, averaged over outputs (higher is better).
+    R2,
+    /// Fraction of counted steps whose arg-max class is right (higher is better).
+    Accuracy,
+}
+
+impl Metric {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::R2 => "r2",
+            Metric::Accuracy => "accuracy",
+        }
+    }
+
+    /// This metric's value from a [`mnnn_core::Metrics`].
+    pub fn of(self, m: &mnnn_core::Metrics) -> Option<f64> {
+        match self {
+            Metric::R2 => m.r2,
+            Metric::Accuracy => m.accuracy,
+        }
+    }
+}
+
+/// One test set: a label (its sweep value, if any) and the data.
+#[derive(Clone, Debug)]
+pub struct TestSet {
+    /// What distinguishes it (e.g. `"1024"` for a context length), or `"test"`.
+    pub label: String,
+    /// The sweep's x value, when the task is a sweep.
+    pub x: Option<f64>,
+    /// The sequences.
+    pub data: Dataset<f64>,
+}
+
+/// Everything a task generates from one seed.
+#[derive(Clone, Debug)]
+pub struct TaskData {
+    /// Training data (the trainer holds out its own validation part from it).
+    pub train: Dataset<f64>,
+    /// Held-out test sets, never trained on.
+    pub tests: Vec<TestSet>,
+    /// How to score.
+    pub metric: Metric,
+    /// The name of the sweep's x axis, if the test sets form a sweep.
+    pub sweep: Option<&'static str>,
+}
+
+/// A task with its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Task {
+    /// Noisy sum of sines, next-step forecast.
+    Sines {
+        /// Training steps.
+        len: usize,
+    },
+    /// Mackey–Glass (τ = 17), next-step forecast.
+    MackeyGlass {
+        /// Training steps.
+        len: usize,
+    },
+    /// Recall the input from `delay` steps ago ([`Task::sweep`] varies the delay).
+    DelayedRecall {
+        /// The delay.
+        delay: usize,
+    },
+    /// The adding problem at sequence length `len`.
+    Adding {
+        /// Sequence length.
+        len: usize,
+    },
+    /// Selective copying (Mamba): `data` tokens scattered in `len` noise positions.
+    SelectiveCopying {
+        /// Context length before the delimiter.
+        len: usize,
+        /// Data tokens to copy.
+        data: usize,
+        /// Vocabulary size (including noise and delimiter tokens).
+        vocab: usize,
+    },
+    /// Multi-query associative recall (Zoology).
+    Mqar {
+        /// Vocabulary size.
+        vocab: usize,
+        /// Key–value pairs.
+        pairs: usize,
+        /// Sequence length.
+        len: usize,
+        /// Queries per sequence.
+        queries: usize,
+    },
+    /// Passkey retrieval: trained at `train_len`, tested at each of `lengths`.
+    Passkey {
+        /// Training context length.
+        train_len: usize,
+        /// Test context lengths.
+        lengths: Vec<usize>,
+    },
+}
+
+/// Every task name.
+pub const NAMES: [&str; 7] = [
+    "sines",
+    "mackey-glass",
+    "delayed-recall",
+    "adding",
+    "selective-copying",
+    "mqar",
+    "passkey",
+];
+
+impl Task {
+    /// The task called `name` at its default size; `full` selects the thorough settings
+    /// (the passkey sweep up to 256K tokens).
+    pub fn named(name: &str, full: bool) -> Result<Task> {
+        Ok(match name {
+            "sines" => Task::Sines { len: 3000 },
+            "mackey-glass" => Task::MackeyGlass { len: 3000 },
+            "delayed-recall" => Task::DelayedRecall { delay: 8 },
+            "adding" => Task::Adding { len: 30 },
+            "selective-copying" => Task::SelectiveCopying {
+                len: 24,
+                data: 4,
+                vocab: 12,
+            },
+            "mqar" => Task::Mqar {
+                vocab: 32,
+                pairs: 4,
+                len: 32,
+                queries: 4,
+            },
+            "passkey" => Task::Passkey {
+                train_len: 64,
+                lengths: if full {
+                    vec![1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18]
+                } else {
+                    vec![1 << 8, 1 << 10, 1 << 12]
+                },
+            },
+            other => {
+                let known: Vec<&str> = NAMES.to_vec();
+                let near = mnnn_core::registry::suggestions(other, &known);
+                return Err(Error::Data(format!(
+                    "unknown task '{other}'{}; tasks are: {}",
+                    near.first()
+                        .map_or(String::new(), |n| format!(" (did you mean '{n}'?)")),
+                    known.join(", ")
+                )));
+            }
+        })
+    }
+
+    /// The task's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Task::Sines { .. } => "sines",
+            Task::MackeyGlass { .. } => "mackey-glass",
+            Task::DelayedRecall { .. } => "delayed-recall",
+            Task::Adding { .. } => "adding",
+            Task::SelectiveCopying { .. } => "selective-copying",
+            Task::Mqar { .. } => "mqar",
+            Task::Passkey { .. } => "passkey",
+        }
+    }
+
+    /// For tasks whose natural comparison trains a model per setting: the swept variable's
+    /// name and the task at each of its values (delayed recall: delays 1 to 32). Empty for
+    /// the others (a passkey sweep is over test sets of one trained model).
+    pub fn sweep(&self) -> Option<(&'static str, Vec<(f64, Task)>)> {
+        match self {
+            Task::DelayedRecall { .. } => Some((
+                "delay",
+                [1usize, 2, 4, 8, 16, 32]
+                    .iter()
+                    .map(|&d| (d as f64, Task::DelayedRecall { delay: d }))
+                    .collect(),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Generates the task's data from `seed`.
+    pub fn generate(&self, seed: u64) -> TaskData {
+        match self {
+            Task::Sines { len } => forecast::sines(*len, seed),
+            Task::MackeyGlass { len } => forecast::mackey_glass(*len, seed),
+            Task::DelayedRecall { delay } => recall::delayed(*delay, seed),
+            Task::Adding { len } => recall::adding(*len, seed),
+            Task::SelectiveCopying { len, data, vocab } => {
+                tokens::selective_copying(*len, *data, *vocab, seed)
+            }
+            Task::Mqar {
+                vocab,
+                pairs,
+                len,
+                queries,
+            } => tokens::mqar(*vocab, *pairs, *len, *queries, seed),
+            Task::Passkey { train_len, lengths } => tokens::passkey(*train_len, lengths, seed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_task_is_deterministic_and_valid() {
+        for name in NAMES {
+            let t = Task::named(name, false).unwrap();
+            assert_eq!(t.name(), name);
+            let (a, b, c) = (t.generate(1), t.generate(1), t.generate(2));
+            assert_eq!(a.train, b.train, "{name}");
+            assert_ne!(a.train, c.train, "{name}: the seed matters");
+            a.train.validate().unwrap();
+            assert!(!a.tests.is_empty());
+            for s in &a.tests {
+                s.data.validate().unwrap();
+                assert_eq!(s.data.io, a.train.io, "{name}: test and train read alike");
+            }
+        }
+        let e = Task::named("mqr", false).unwrap_err().to_string();
+        assert!(e.contains("did you mean 'mqar'"), "{e}");
+    }
+}
