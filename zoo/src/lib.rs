@@ -33,6 +33,8 @@ pub mod tasks;
 
 /// AMRC, the adaptive memory recurrent cell.
 pub use mnnn_amrc as amrc;
+/// The memoryless linear baseline.
+pub use mnnn_linear as linear;
 
 /// Every registered entry sorted by name; the entry called `name` (with nearest-name
 /// suggestions when there is none); a model created by name with RON params; a model file

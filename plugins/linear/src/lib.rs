@@ -1,0 +1,158 @@
+//! # linear — the memoryless baseline
+//!
+//! `y_t = x_t W + b`: each output depends on the current input only. It is always a row of
+//! `mnnn compare`, so that what memory adds is visible: a task a memoryless model solves as
+//! well as the others does not test memory. Its state is empty (size 0).
+//!
+//! ```
+//! use mnnn_core::{Entry, IoSpec, Inputs};
+//! let mut m = Entry::of::<mnnn_linear::Linear>().create::<f32>(None, &IoSpec::regression(3, 2), 0)?;
+//! assert_eq!(m.state_size(), 0);
+//! let y = m.predict(&Inputs::Real(ndarray::Array2::zeros((4, 3))))?;
+//! assert_eq!(y.dim(), (4, 2));
+//! # Ok::<(), mnnn_core::Error>(())
+//! ```
+
+use mnnn_core::cell::{Cell, Diagnostic, Dims};
+use mnnn_core::ops::linear;
+use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
+use mnnn_core::{Layout, Result, Rng, Scalar, Tensors};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
+use serde::{Deserialize, Serialize};
+
+/// The registry entry.
+pub struct Linear;
+
+/// No hyper-parameters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinearParams {}
+
+/// The cell: an affine map of the current input.
+#[derive(Clone, Debug)]
+pub struct LinearCell {
+    dims: Dims,
+}
+
+/// The inputs of the last window (for the weight gradient).
+#[derive(Default, Debug)]
+pub struct Tape<S> {
+    x: Array2<S>,
+}
+
+const W: usize = 0;
+const B: usize = 1;
+
+impl<S: Scalar> Cell<S> for LinearCell {
+    type Tape = Tape<S>;
+    type Scratch = ();
+
+    fn dims(&self) -> Dims {
+        self.dims
+    }
+
+    fn param_layout(&self) -> Layout {
+        Layout::new()
+            .with("w", &[self.dims.input, self.dims.output])
+            .with("b", &[self.dims.output])
+    }
+
+    fn state_layout(&self) -> Layout {
+        Layout::new()
+    }
+
+    fn init_params(&self, rng: &mut Rng, params: &mut Tensors<S>) {
+        let lim = (6.0 / (self.dims.input + self.dims.output) as f64).sqrt();
+        for v in params.slice_mut(W) {
+            *v = S::from_f64(rng.uniform_in(-lim, lim));
+        }
+    }
+
+    fn step(
+        &self,
+        p: &Tensors<S>,
+        _state: &mut Tensors<S>,
+        x: ArrayView2<S>,
+        y: ArrayViewMut2<S>,
+        _: &mut (),
+    ) {
+        linear::forward_step(x, p.mat(W), Some(p.vec(B)), y);
+    }
+
+    fn forward_window(
+        &self,
+        p: &Tensors<S>,
+        _state: &mut Tensors<S>,
+        xs: ArrayView3<S>,
+        mut ys: ArrayViewMut3<S>,
+        tape: Option<&mut Tape<S>>,
+    ) {
+        let (t, b, i) = xs.dim();
+        let x = Array2::from_shape_vec((t * b, i), xs.iter().copied().collect()).expect("sizes");
+        let mut y = Array2::zeros((t * b, self.dims.output));
+        linear::forward(x.view(), p.mat(W), Some(p.vec(B)), y.view_mut());
+        ys.assign(
+            &y.into_shape_with_order((t, b, self.dims.output))
+                .expect("contiguous"),
+        );
+        if let Some(tape) = tape {
+            tape.x = x;
+        }
+    }
+
+    fn backward_window(
+        &self,
+        p: &Tensors<S>,
+        tape: &Tape<S>,
+        dys: ArrayView3<S>,
+        _dstate: &mut Tensors<S>,
+        grads: &mut Tensors<S>,
+        dxs: Option<ArrayViewMut3<S>>,
+    ) {
+        let (t, b, o) = dys.dim();
+        let dy = Array2::from_shape_vec((t * b, o), dys.iter().copied().collect()).expect("sizes");
+        general_mat_mul(S::one(), &tape.x.t(), &dy, S::one(), &mut grads.mat_mut(W));
+        grads.vec_mut(B).scaled_add(S::one(), &dy.sum_axis(Axis(0)));
+        if let Some(mut dx) = dxs {
+            let mut g = Array2::zeros((t * b, self.dims.input));
+            general_mat_mul(S::one(), &dy, &p.mat(W).t(), S::zero(), &mut g);
+            dx.assign(
+                &g.into_shape_with_order((t, b, self.dims.input))
+                    .expect("contiguous"),
+            );
+        }
+    }
+
+    fn diagnostics(&self, _p: &Tensors<S>, _state: &Tensors<S>) -> Vec<Diagnostic> {
+        Vec::new()
+    }
+}
+
+impl Architecture for Linear {
+    const NAME: &'static str = "linear";
+    const FAMILY: Family = Family::Baseline;
+    const SUMMARY: &'static str =
+        "Memoryless linear map of the current input: the floor memory must clear";
+    const CITATION: &'static str = "Ordinary least squares, trained here by gradient descent";
+    const STATE_FORMULA: &'static str = "0 (no memory)";
+    const CAPABILITIES: &'static [Capability] = &[Capability::Trainable, Capability::ExactChunked];
+    const DIAGNOSTICS: &'static [&'static str] = &[];
+    const PARAM_RANGES: &'static [ParamRange] = &[];
+    type Params = LinearParams;
+    type Cell<S: Scalar> = LinearCell;
+
+    fn validate(_: &LinearParams) -> Result<()> {
+        Ok(())
+    }
+
+    fn build<S: Scalar>(_: &LinearParams, dims: Dims) -> LinearCell {
+        LinearCell { dims }
+    }
+
+    fn state_size(_: &LinearParams, _: Dims) -> usize {
+        0
+    }
+}
+
+mnnn_core::register!(Linear);
