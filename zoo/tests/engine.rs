@@ -398,3 +398,45 @@ fn bad_model_files_give_typed_errors_and_saves_are_atomic() {
         .collect();
     assert!(before.iter().all(|n| !n.to_string_lossy().contains(".tmp")));
 }
+
+#[test]
+fn update_and_time_budgets_stop_training() {
+    let data = mnnn_zoo::demo::echo_series(2000, 6).cast::<f32>();
+    let mut m = mnnn_zoo::create::<f32>("amrc", Some("(hidden: 4)"), &data.io, 0).unwrap();
+    let r = m
+        .fit(
+            &data,
+            &TrainConfig {
+                epochs: 1000,
+                max_updates: 7,
+                ..quick(1000)
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(r.updates, 7);
+    assert!(r.budget_spent && r.epochs_run == 1);
+    let r = m
+        .fit(
+            &data,
+            &TrainConfig {
+                epochs: 100_000,
+                max_seconds: 0.05,
+                ..quick(100_000)
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+    assert!(r.budget_spent && r.epochs_run < 100_000);
+    let e = m
+        .fit(
+            &data,
+            &TrainConfig {
+                max_seconds: -1.0,
+                ..quick(1)
+            },
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("'max_seconds' = -1"), "{e}");
+}

@@ -55,6 +55,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Standardise real inputs and targets with training-data statistics (default true).
     pub normalize: bool,
+    /// Stop after this many parameter updates; 0 means no limit (default 0).
+    pub max_updates: usize,
+    /// Stop after this many seconds of training; 0 means no limit (default 0).
+    pub max_seconds: f64,
 }
 
 impl Default for TrainConfig {
@@ -71,6 +75,8 @@ impl Default for TrainConfig {
             patience: 10,
             seed: 0,
             normalize: true,
+            max_updates: 0,
+            max_seconds: 0.0,
         }
     }
 }
@@ -103,6 +109,13 @@ impl TrainConfig {
                 "validation",
                 self.validation,
                 "must be in [0, 1)",
+            ));
+        }
+        if !(self.max_seconds.is_finite() && self.max_seconds >= 0.0) {
+            return Err(Error::invalid_param(
+                "max_seconds",
+                self.max_seconds,
+                "must be a finite number >= 0 (0 = no limit)",
             ));
         }
         if let Optimizer::Sgd { momentum } = self.optimizer {

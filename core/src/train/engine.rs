@@ -342,11 +342,16 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         let mut since_best = 0;
         let mut tokens = 0usize;
         let mut stopped_early = false;
+        let mut updates = 0usize;
+        let mut budget_spent = false;
         for epoch in 1..=cfg.epochs {
             let mut order = base.clone();
             shuffle_rng.shuffle(&mut order);
             let mut epoch_loss = WindowLoss::default();
             for group in order.chunks(cfg.batch_size) {
+                if budget_spent {
+                    break;
+                }
                 let b = group.len();
                 let len = group.iter().map(|t| t.len()).max().unwrap_or(0);
                 let win = if cfg.window == 0 {
@@ -359,7 +364,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                 let mut tape = C::Tape::default();
                 let mut w = self.window(win, b);
                 let mut off = 0;
-                while off < len {
+                while off < len && !budget_spent {
                     let steps = win.min(len - off);
                     if w.xs.dim().0 != steps {
                         w = self.window(steps, b);
@@ -389,6 +394,10 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                         }
                         clip_global_norm(grads.data_mut(), cfg.clip);
                         opt.step(self.params.data_mut(), grads.data(), self.frozen.as_deref());
+                        updates += 1;
+                        budget_spent = (cfg.max_updates > 0 && updates >= cfg.max_updates)
+                            || (cfg.max_seconds > 0.0
+                                && started.elapsed().as_secs_f64() >= cfg.max_seconds);
                     }
                     off += steps;
                 }
@@ -421,6 +430,9 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                 val_loss,
                 best_epoch: best.2,
             });
+            if budget_spent {
+                break;
+            }
             if cfg.patience > 0 && since_best >= cfg.patience {
                 stopped_early = epoch < cfg.epochs;
                 break;
@@ -435,6 +447,9 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         let validation =
             (!split.validation.is_empty()).then(|| self.score_tracks(data, &split.validation).1);
         Ok(FitReport {
+            updates,
+            best_loss: best.0,
+            budget_spent,
             epochs_run: history.len(),
             best_epoch: best.2,
             stopped_early,

@@ -34,6 +34,13 @@ pub struct EpochRecord {
 /// The outcome of a training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FitReport {
+    /// Parameter updates made.
+    pub updates: usize,
+    /// The loss the kept weights were chosen by (validation loss, or training loss without
+    /// validation data).
+    pub best_loss: f64,
+    /// Whether the run stopped because `max_updates` or `max_seconds` was reached.
+    pub budget_spent: bool,
     /// Epochs actually run.
     pub epochs_run: usize,
     /// Epoch whose weights the model now has.
