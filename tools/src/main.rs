@@ -1,5 +1,6 @@
 //! `mnnn`: list, inspect, train, evaluate and run memory-native models from the terminal.
 
+mod chart;
 mod cmd;
 mod progress;
 
@@ -50,6 +51,38 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Print the final metrics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare entries on a benchmark task: the same data, budget and learning-rate search
+    /// for each; a table, compare.csv, compare.json and compare.svg. With no arguments: every
+    /// entry on delayed recall over delays 1–32 (about two minutes on two cores).
+    Compare {
+        /// Entry names (all entries when none are given; `linear` is always included).
+        names: Vec<String>,
+        /// Compare every entry.
+        #[arg(long)]
+        all: bool,
+        /// The task: sines, mackey-glass, delayed-recall, adding, selective-copying, mqar,
+        /// passkey.
+        #[arg(long, default_value = "delayed-recall")]
+        task: String,
+        /// The task's thorough settings (the passkey sweep up to 256K tokens).
+        #[arg(long)]
+        full: bool,
+        /// Seeds per entry.
+        #[arg(long, default_value_t = 3)]
+        seeds: usize,
+        /// Parameter updates per training run (default 300).
+        #[arg(long, conflicts_with = "budget_seconds")]
+        budget_steps: Option<usize>,
+        /// Seconds per training run.
+        #[arg(long)]
+        budget_seconds: Option<f64>,
+        /// Where compare.csv, compare.json and compare.svg go.
+        #[arg(long, default_value = "compare-out")]
+        out: PathBuf,
+        /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
     },
@@ -206,6 +239,29 @@ fn main() -> ExitCode {
                 manifold,
             };
             cmd::import::run(&model, dims, &file, &out)
+        }
+        Command::Compare {
+            names,
+            all,
+            task,
+            full,
+            seeds,
+            budget_steps,
+            budget_seconds,
+            out,
+            json,
+        } => {
+            let names = if all { Vec::new() } else { names };
+            cmd::compare::run(cmd::compare::Args {
+                names: &names,
+                task: &task,
+                full,
+                seeds,
+                budget_steps,
+                budget_seconds,
+                out: &out,
+                json,
+            })
         }
         Command::Conformance {
             names,

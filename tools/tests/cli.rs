@@ -390,3 +390,52 @@ fn import_reads_a_reference_file_and_refuses_a_short_one() {
     bad[4] = "amcr".into();
     assert_eq!(run(bad).status.code(), Some(2));
 }
+
+#[test]
+fn compare_writes_table_csv_json_and_svg_and_refuses_bad_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cmp");
+    let o = mnnn(&[
+        "compare",
+        "amrc",
+        "--task",
+        "sines",
+        "--seeds",
+        "2",
+        "--budget-steps",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        stdout.contains("amrc") && stdout.contains("linear") && stdout.contains("r2 (mean ± sd)"),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 2, "a line per entry and seed");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
+    assert_eq!(json["rows"].as_array().unwrap().len(), 2);
+    assert!(
+        std::fs::read_to_string(out.join("compare.svg"))
+            .unwrap()
+            .starts_with("<svg")
+    );
+
+    let o = mnnn(&["compare", "--task", "mqr", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("did you mean 'mqar'"), "{}", text(&o).1);
+    assert_eq!(
+        mnnn(&["compare", "--budget-steps", "0"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        mnnn(&["compare", "--budget-steps", "5", "--budget-seconds", "1"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(mnnn(&["compare", "nosuch"]).status.code(), Some(2));
+}

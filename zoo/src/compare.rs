@@ -1,0 +1,473 @@
+//! Entries side by side on one task: the same data, the same budget and the same small
+//! learning-rate search for every entry, scored on held-out test sets over several seeds.
+
+use crate::tasks::{Metric, Task, TaskData};
+use mnnn_core::train::StatePolicy;
+use mnnn_core::{DynModel, Error, Inputs, Result, TrainConfig};
+use ndarray::{Axis, concatenate};
+use serde::Serialize;
+use std::time::Instant;
+
+/// How much training every entry gets.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Budget {
+    /// Parameter updates per training run.
+    Updates(usize),
+    /// Seconds per training run.
+    Seconds(f64),
+}
+
+/// What to compare and how.
+#[derive(Clone, Debug)]
+pub struct CompareConfig {
+    /// Entry names; the memoryless `linear` baseline is always added.
+    pub entries: Vec<String>,
+    /// The task.
+    pub task: Task,
+    /// Seeds per entry (data and weights both change with the seed).
+    pub seeds: usize,
+    /// Training per run.
+    pub budget: Budget,
+    /// Learning rates tried on seed 0; the one with the best validation loss is used for all
+    /// seeds.
+    pub learning_rates: Vec<f64>,
+}
+
+impl CompareConfig {
+    /// Defaults: 3 seeds, 300 updates, learning rates 0.003, 0.01, 0.03.
+    pub fn new(entries: Vec<String>, task: Task) -> Self {
+        CompareConfig {
+            entries,
+            task,
+            seeds: 3,
+            budget: Budget::Updates(300),
+            learning_rates: vec![0.003, 0.01, 0.03],
+        }
+    }
+
+    /// Refuses settings no comparison can run with.
+    pub fn validate(&self) -> Result<()> {
+        if self.seeds == 0 {
+            return Err(Error::invalid_param("seeds", 0, "must be at least 1"));
+        }
+        match self.budget {
+            Budget::Updates(0) => {
+                return Err(Error::invalid_param(
+                    "budget-steps",
+                    0,
+                    "must be at least 1",
+                ));
+            }
+            Budget::Seconds(s) if !(s.is_finite() && s > 0.0) => {
+                return Err(Error::invalid_param(
+                    "budget-seconds",
+                    s,
+                    "must be a finite number > 0",
+                ));
+            }
+            _ => {}
+        }
+        if self.learning_rates.is_empty()
+            || self
+                .learning_rates
+                .iter()
+                .any(|l| !(l.is_finite() && *l > 0.0))
+        {
+            return Err(Error::invalid_param(
+                "learning rates",
+                format!("{:?}", self.learning_rates),
+                "need at least one, each > 0",
+            ));
+        }
+        for e in &self.entries {
+            crate::find(e)?;
+        }
+        Ok(())
+    }
+}
+
+/// One entry's score at one point (the task itself, or one sweep value).
+#[derive(Clone, Debug, Serialize)]
+pub struct Point {
+    /// The sweep value, if any.
+    pub x: Option<f64>,
+    /// Label of the point (`"test"`, a context length, a delay).
+    pub label: String,
+    /// Mean of the metric over seeds.
+    pub mean: f64,
+    /// Sample standard deviation over seeds (0 with one seed).
+    pub sd: f64,
+    /// The metric for each seed.
+    pub values: Vec<f64>,
+}
+
+/// One entry's results.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// Entry name.
+    pub entry: String,
+    /// Family.
+    pub family: String,
+    /// Trainable parameters of the model as trained.
+    pub params: usize,
+    /// Floats of memory state per sequence.
+    pub state_floats: usize,
+    /// Learning rate chosen by the search.
+    pub learning_rate: f64,
+    /// Scores: one point, or one per sweep value.
+    pub points: Vec<Point>,
+    /// Training throughput (tokens per second, mean over runs).
+    pub train_tokens_per_second: f64,
+    /// Streaming inference throughput (batch 1, tokens per second).
+    pub inference_tokens_per_second: f64,
+    /// Peak resident memory of the process during this entry's runs (Linux), MiB.
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// A finished comparison.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// Task name.
+    pub task: String,
+    /// Metric name.
+    pub metric: Metric,
+    /// Name of the swept variable, if the task is a sweep.
+    pub sweep: Option<String>,
+    /// Seeds per entry.
+    pub seeds: usize,
+    /// The training budget per run.
+    pub budget: Budget,
+    /// One row per entry.
+    pub rows: Vec<Row>,
+}
+
+/// Progress through a comparison.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// Entry being trained.
+    pub entry: String,
+    /// What is running (`"lr 0.01"`, `"seed 2"`, `"delay 16, seed 1"`).
+    pub stage: String,
+    /// Runs finished so far, over all entries.
+    pub done: usize,
+    /// Runs in all.
+    pub total: usize,
+}
+
+fn train_config(data: &TaskData, budget: Budget, lr: f64, seed: u64) -> TrainConfig {
+    let single_stream = data.train.sequences.len() == 1;
+    let (max_updates, max_seconds) = match budget {
+        Budget::Updates(n) => (n, 0.0),
+        Budget::Seconds(s) => (0, s),
+    };
+    TrainConfig {
+        epochs: 1_000_000,
+        batch_size: if single_stream { 4 } else { 16 },
+        window: if single_stream { 32 } else { 0 },
+        state: if single_stream {
+            StatePolicy::Carry
+        } else {
+            StatePolicy::Reset
+        },
+        learning_rate: lr,
+        patience: 0,
+        seed,
+        max_updates,
+        max_seconds,
+        ..TrainConfig::default()
+    }
+}
+
+/// Trains a fresh model of `entry` on `data`; returns it with its report.
+fn train(
+    entry: &str,
+    data: &TaskData,
+    budget: Budget,
+    lr: f64,
+    seed: u64,
+) -> Result<(Box<dyn DynModel<f32>>, mnnn_core::FitReport)> {
+    let train = data.train.cast::<f32>();
+    let mut m = crate::create::<f32>(entry, None, &train.io, seed)?;
+    let report = m.fit(&train, &train_config(data, budget, lr, seed), &mut |_| {})?;
+    Ok((m, report))
+}
+
+fn scores(m: &dyn DynModel<f32>, data: &TaskData) -> Result<Vec<(Option<f64>, String, f64)>> {
+    data.tests
+        .iter()
+        .map(|t| {
+            let metrics = m.evaluate(&t.data.cast::<f32>())?;
+            Ok((
+                t.x,
+                t.label.clone(),
+                data.metric.of(&metrics).unwrap_or(f64::NAN),
+            ))
+        })
+        .collect()
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let sd = if v.len() > 1 {
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        0.0
+    };
+    (mean, sd)
+}
+
+/// Streaming batch-1 inference speed over about 2048 steps of test inputs.
+fn inference_speed(m: &mut dyn DynModel<f32>, data: &TaskData) -> Result<f64> {
+    let seqs = &data.tests[0].data.sequences;
+    let stream: Inputs<f32> = match &seqs[0].inputs {
+        Inputs::Real(_) => {
+            let parts: Vec<_> = seqs
+                .iter()
+                .cycle()
+                .scan(0usize, |n, s| {
+                    (*n < 2048).then(|| {
+                        *n += s.len();
+                        s.inputs.clone()
+                    })
+                })
+                .filter_map(|i| {
+                    if let Inputs::Real(a) = i {
+                        Some(a.mapv(|v| v as f32))
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let views: Vec<_> = parts.iter().map(|a| a.view()).collect();
+            Inputs::Real(concatenate(Axis(0), &views).expect("same width"))
+        }
+        Inputs::Tokens(_) => {
+            let mut t = Vec::new();
+            for s in seqs.iter().cycle() {
+                if let Inputs::Tokens(x) = &s.inputs {
+                    t.extend_from_slice(x);
+                }
+                if t.len() >= 2048 {
+                    break;
+                }
+            }
+            t.truncate(1 << 16);
+            Inputs::Tokens(t)
+        }
+    };
+    m.reset_state();
+    let start = Instant::now();
+    m.predict(&stream)?;
+    let secs = start.elapsed().as_secs_f64();
+    m.reset_state();
+    Ok(stream.len() as f64 / secs.max(1e-9))
+}
+
+/// Resets the kernel's peak-RSS mark (Linux); false where that is not possible.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Peak RSS since the last reset, MiB (Linux).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Runs the comparison; `progress` hears about every training run.
+pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<Comparison> {
+    cfg.validate()?;
+    let mut names: Vec<String> = Vec::new();
+    for e in &cfg.entries {
+        let canonical = crate::find(e)?.name.to_string();
+        if !names.contains(&canonical) {
+            names.push(canonical);
+        }
+    }
+    if !names.iter().any(|n| n == "linear") {
+        names.push("linear".into());
+    }
+    let sweep = cfg.task.sweep();
+    let points_per_seed = sweep.as_ref().map_or(1, |(_, v)| v.len());
+    let runs_per_entry = cfg.learning_rates.len()
+        + (cfg.seeds - 1)
+        + if sweep.is_some() {
+            cfg.seeds * points_per_seed
+        } else {
+            0
+        };
+    let total = runs_per_entry * names.len();
+    let mut done = 0;
+    let base: Vec<TaskData> = (0..cfg.seeds as u64)
+        .map(|s| cfg.task.generate(s))
+        .collect();
+    let metric = base[0].metric;
+    let mut rows = Vec::new();
+    for name in &names {
+        let entry = crate::find(name)?;
+        let peak_ok = reset_peak_rss();
+        let mut tps = Vec::new();
+        // Learning-rate search on seed 0; the winner's model is seed 0's result.
+        let mut best: Option<(f64, f64, Box<dyn DynModel<f32>>)> = None;
+        for &lr in &cfg.learning_rates {
+            progress(&Event {
+                entry: name.clone(),
+                stage: format!("lr {lr}"),
+                done,
+                total,
+            });
+            let outcome = train(name, &base[0], cfg.budget, lr, 0);
+            done += 1;
+            let (m, r) = match outcome {
+                Ok(x) => x,
+                Err(Error::Diverged { .. }) => continue, // too large a rate for this entry
+                Err(e) => return Err(e),
+            };
+            tps.push(r.tokens_per_second);
+            if best.as_ref().is_none_or(|b| r.best_loss < b.1) {
+                best = Some((lr, r.best_loss, m));
+            }
+        }
+        let (lr, _, mut model0) =
+            best.ok_or_else(|| Error::Data(format!("{name} diverged at every learning rate")))?;
+        let mut seed_scores: Vec<Vec<(Option<f64>, String, f64)>> = Vec::new();
+        if let Some((_, points)) = &sweep {
+            let mut per_point = Vec::new();
+            for (x, task) in points {
+                let mut vals = Vec::new();
+                for seed in 0..cfg.seeds as u64 {
+                    progress(&Event {
+                        entry: name.clone(),
+                        stage: format!("{x}, seed {seed}"),
+                        done,
+                        total,
+                    });
+                    let data = task.generate(seed);
+                    let (m, r) = train(name, &data, cfg.budget, lr, seed)?;
+                    done += 1;
+                    tps.push(r.tokens_per_second);
+                    vals.push(scores(m.as_ref(), &data)?[0].2);
+                }
+                per_point.push((Some(*x), x.to_string(), vals));
+            }
+            for seed in 0..cfg.seeds {
+                seed_scores.push(
+                    per_point
+                        .iter()
+                        .map(|(x, l, v)| (*x, l.clone(), v[seed]))
+                        .collect(),
+                );
+            }
+        } else {
+            seed_scores.push(scores(model0.as_ref(), &base[0])?);
+            for seed in 1..cfg.seeds as u64 {
+                progress(&Event {
+                    entry: name.clone(),
+                    stage: format!("seed {seed}"),
+                    done,
+                    total,
+                });
+                let (m, r) = train(name, &base[seed as usize], cfg.budget, lr, seed)?;
+                done += 1;
+                tps.push(r.tokens_per_second);
+                seed_scores.push(scores(m.as_ref(), &base[seed as usize])?);
+            }
+        }
+        let points = (0..seed_scores[0].len())
+            .map(|k| {
+                let values: Vec<f64> = seed_scores.iter().map(|s| s[k].2).collect();
+                let (mean, sd) = mean_sd(&values);
+                Point {
+                    x: seed_scores[0][k].0,
+                    label: seed_scores[0][k].1.clone(),
+                    mean,
+                    sd,
+                    values,
+                }
+            })
+            .collect();
+        let inference = inference_speed(model0.as_mut(), &base[0])?;
+        rows.push(Row {
+            entry: name.clone(),
+            family: entry.family.to_string(),
+            params: model0.params().data().len(),
+            state_floats: model0.state_size(),
+            learning_rate: lr,
+            points,
+            train_tokens_per_second: tps.iter().sum::<f64>() / tps.len().max(1) as f64,
+            inference_tokens_per_second: inference,
+            peak_rss_mib: if peak_ok { peak_rss_mib() } else { None },
+        });
+    }
+    Ok(Comparison {
+        task: cfg.task.name().to_string(),
+        metric,
+        sweep: sweep
+            .map(|(n, _)| n.to_string())
+            .or(base[0].sweep.map(str::to_string)),
+        seeds: cfg.seeds,
+        budget: cfg.budget,
+        rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let t = Task::named("adding", false).unwrap();
+        let mut c = CompareConfig::new(vec!["amrc".into()], t);
+        c.seeds = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("'seeds' = 0")
+        );
+        c.seeds = 1;
+        c.budget = Budget::Updates(0);
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("budget-steps")
+        );
+        c.budget = Budget::Seconds(f64::NAN);
+        assert!(c.validate().is_err());
+        c.budget = Budget::Updates(5);
+        c.entries = vec!["amcr".into()];
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("did you mean 'amrc'")
+        );
+    }
+
+    #[test]
+    fn a_small_comparison_has_a_row_per_entry_plus_the_baseline() {
+        let t = Task::named("sines", false).unwrap();
+        let mut c = CompareConfig::new(vec!["amrc".into()], t);
+        c.seeds = 2;
+        c.budget = Budget::Updates(20);
+        c.learning_rates = vec![0.01];
+        let mut events = 0;
+        let r = compare(&c, &mut |_| events += 1).unwrap();
+        assert_eq!(
+            r.rows.iter().map(|r| r.entry.as_str()).collect::<Vec<_>>(),
+            ["amrc", "linear"]
+        );
+        assert_eq!(events, 4);
+        for row in &r.rows {
+            assert_eq!(row.points.len(), 1);
+            assert_eq!(row.points[0].values.len(), 2);
+            assert!(row.points[0].mean.is_finite() && row.inference_tokens_per_second > 0.0);
+        }
+        assert_eq!(r.rows[1].state_floats, 0);
+    }
+}
