@@ -33,6 +33,38 @@ pub fn check(entry: &Entry, case: &Case) -> Check {
             ));
         }
     }
+    // The batched step path: alone it is the step loop exactly; in a batch of three it computes
+    // the same function (within the tolerance: several rows take matrix products).
+    let alone = m
+        .stream_batch(std::slice::from_ref(&x))
+        .map_err(|e| format!("stream_batch: {e}"))?;
+    same_bits(&alone[0], &seq)
+        .map_err(|e| format!("stream_batch of one sequence vs predict: {e}"))?;
+    let others = [
+        x.clone(),
+        case.inputs::<f64>("chunked-2", case.len + 2, case.input),
+        case.inputs::<f64>("chunked-3", 1, case.input),
+    ];
+    let batch = m
+        .stream_batch(&others)
+        .map_err(|e| format!("stream_batch: {e}"))?;
+    let window = m
+        .predict_batch(&others)
+        .map_err(|e| format!("predict_batch: {e}"))?;
+    for k in 0..3 {
+        let err = rel_diff(&batch[k], &window[k]);
+        if !within(err, entry.chunked_tolerance.max(1e-10)) {
+            return Err(format!(
+                "sequence {k}: the batched step path is {err:e} from the windowed path"
+            ));
+        }
+    }
+    let err = rel_diff(&batch[0], &seq);
+    if !within(err, 1e-10) {
+        return Err(format!(
+            "the batched step path is {err:e} from the step loop"
+        ));
+    }
     let mut a = m.clone();
     let head = run(a.as_mut(), &x.slice(0, case.cut), o)?;
     let tail = run(a.as_mut(), &x.slice(case.cut, case.len), o)?;

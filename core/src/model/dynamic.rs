@@ -67,6 +67,11 @@ pub trait DynModel<S: Scalar>: Send + Sync {
     /// prediction for step `t` of `inputs[k]`.
     fn predict_batch(&self, inputs: &[Inputs<S>]) -> Result<Vec<Array2<S>>>;
 
+    /// Runs several sequences side by side, each from a fresh state, one batched step at a
+    /// time (the cell's step with `B` rows: matrix–matrix products per token); the streaming
+    /// state is untouched. Outputs as [`DynModel::predict_batch`].
+    fn stream_batch(&self, inputs: &[Inputs<S>]) -> Result<Vec<Array2<S>>>;
+
     /// Scores every sequence of `data` from a fresh state (the streaming state is untouched).
     fn evaluate(&self, data: &Dataset<S>) -> Result<Metrics>;
 
@@ -271,6 +276,49 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
                 }
             }
             off += steps;
+        }
+        Ok(outs.into_iter().map(|o| self.finish_rows(o)).collect())
+    }
+
+    fn stream_batch(&self, inputs: &[Inputs<S>]) -> Result<Vec<Array2<S>>> {
+        for x in inputs {
+            self.check_inputs(x)?;
+        }
+        let d = self.cell.dims();
+        let b = inputs.len();
+        let len = inputs.iter().map(|x| x.len()).max().unwrap_or(0);
+        let mut outs: Vec<Array2<S>> = inputs
+            .iter()
+            .map(|x| Array2::zeros((x.len(), d.output)))
+            .collect();
+        let mut state = self.fresh_state(b);
+        let mut scratch = C::Scratch::default();
+        let (mut xs, mut yc, mut y) = (
+            Array2::zeros((b, d.input)),
+            Array2::zeros((b, d.output)),
+            Array2::zeros((b, d.output)),
+        );
+        for t in 0..len {
+            for (j, x) in inputs.iter().enumerate() {
+                if t < x.len() {
+                    self.input_row(x, t, xs.row_mut(j));
+                } else {
+                    xs.row_mut(j).fill(S::zero());
+                }
+            }
+            self.cell.step(
+                &self.params,
+                &mut state,
+                xs.view(),
+                yc.view_mut(),
+                &mut scratch,
+            );
+            self.head_step(yc.view(), y.view_mut());
+            for (j, out) in outs.iter_mut().enumerate() {
+                if t < out.nrows() {
+                    out.row_mut(t).assign(&y.row(j));
+                }
+            }
         }
         Ok(outs.into_iter().map(|o| self.finish_rows(o)).collect())
     }
