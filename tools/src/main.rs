@@ -86,6 +86,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Throughput (batched step, chunked form, full-BPTT training) and state size per entry,
+    /// and peak memory while streaming ever longer, to show it stays flat.
+    Bench {
+        /// Entry names (all entries when none are given).
+        names: Vec<String>,
+        /// Measure every entry.
+        #[arg(long)]
+        all: bool,
+        /// Hidden widths, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "32,128,512")]
+        hidden: Vec<usize>,
+        /// Batch sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,32")]
+        batch: Vec<usize>,
+        /// Sequence length of the speed measurements.
+        #[arg(long, default_value_t = 256)]
+        len: usize,
+        /// Stream lengths at which peak memory is read, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1024,16384,262144")]
+        stream: Vec<usize>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the conformance suite: a table of entries × properties, FAIL with the smallest
     /// counterexample; exits 1 when anything fails.
     Conformance {
@@ -262,6 +286,18 @@ fn main() -> ExitCode {
                 out: &out,
                 json,
             })
+        }
+        Command::Bench {
+            names,
+            all,
+            hidden,
+            batch,
+            len,
+            stream,
+            json,
+        } => {
+            let names = if all { Vec::new() } else { names };
+            cmd::bench::run(&names, &hidden, &batch, len, &stream, json)
         }
         Command::Conformance {
             names,

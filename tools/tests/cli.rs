@@ -439,3 +439,38 @@ fn compare_writes_table_csv_json_and_svg_and_refuses_bad_requests() {
     );
     assert_eq!(mnnn(&["compare", "nosuch"]).status.code(), Some(2));
 }
+
+#[test]
+fn bench_reports_speeds_and_flat_memory() {
+    let o = mnnn(&[
+        "bench",
+        "amrc",
+        "--hidden",
+        "8",
+        "--batch",
+        "1,2",
+        "--len",
+        "32",
+        "--stream",
+        "1024,4096",
+        "--json",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let speeds = v["speeds"].as_array().unwrap();
+    assert_eq!(speeds.len(), 2);
+    assert!(
+        speeds
+            .iter()
+            .all(|s| s["step_tokens_per_second"].as_f64().unwrap() > 0.0 && s["state_bytes"] == 64)
+    );
+    if let Some(m) = v["memory"].as_array().and_then(|m| m.first()) {
+        assert_eq!(m["points"].as_array().unwrap().len(), 2);
+    }
+    assert_eq!(
+        mnnn(&["bench", "amrc", "--batch", "0"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(mnnn(&["bench", "nosuch"]).status.code(), Some(2));
+}

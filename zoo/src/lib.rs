@@ -28,6 +28,7 @@ use tempfile as _;
 struct ReadmeDoctests;
 
 pub mod baseline;
+pub mod bench;
 pub mod compare;
 pub mod demo;
 pub mod tasks;
