@@ -243,12 +243,12 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
     }
 
     fn predict_batch(&self, inputs: &[Inputs<S>]) -> Result<Vec<Array2<S>>> {
-        const CHUNK: usize = 512;
         for x in inputs {
             self.check_inputs(x)?;
         }
         let d = self.cell.dims();
         let b = inputs.len();
+        let chunk = super::eval_window(b);
         let len = inputs.iter().map(|x| x.len()).max().unwrap_or(0);
         let mut outs: Vec<Array2<S>> = inputs
             .iter()
@@ -257,7 +257,7 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
         let mut state = self.fresh_state(b);
         let mut off = 0;
         while off < len {
-            let steps = CHUNK.min(len - off);
+            let steps = chunk.min(len - off);
             let mut xs = Array3::zeros((steps, b, d.input));
             for (j, x) in inputs.iter().enumerate() {
                 self.fill_inputs(x, off, j, &mut xs.view_mut());

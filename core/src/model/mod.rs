@@ -55,6 +55,12 @@ fn check_size(what: &str, n: usize) -> Result<()> {
     Ok(())
 }
 
+/// Steps per window when running `b` sequences forward without training: about 4096 rows
+/// (steps × sequences), so a window's buffers stay in cache, between 16 and 512 steps.
+pub(crate) fn eval_window(b: usize) -> usize {
+    (4096 / b.max(1)).clamp(16, 512)
+}
+
 /// A cell wrapped for data: the concrete, monomorphised form behind [`DynModel`].
 pub struct Model<S: Scalar, C: Cell<S>> {
     pub(crate) meta: ModelMeta,

@@ -266,17 +266,17 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
     /// model trains in) and the metrics in the data's units.
     pub(crate) fn score_tracks(&self, data: &Dataset<S>, tracks: &[Track]) -> (f64, Metrics) {
         const GROUP: usize = 64;
-        const CHUNK: usize = 512;
         let mut total = WindowLoss::default();
         let (mut preds, mut targs) = (Vec::new(), Vec::new());
         for group in tracks.chunks(GROUP) {
             let b = group.len();
             let len = group.iter().map(|t| t.len()).max().unwrap_or(0);
+            let chunk = crate::model::eval_window(b);
             let mut state = self.fresh_state(b);
-            let mut w = self.window(CHUNK.min(len), b);
+            let mut w = self.window(chunk.min(len), b);
             let mut off = 0;
             while off < len {
-                let steps = CHUNK.min(len - off);
+                let steps = chunk.min(len - off);
                 if w.xs.dim().0 != steps {
                     w = self.window(steps, b);
                 }
