@@ -35,8 +35,12 @@ pub mod tasks;
 
 /// AMRC, the adaptive memory recurrent cell.
 pub use mnnn_amrc as amrc;
+/// DTPN, the dual-track persistence network.
+pub use mnnn_dtpn as dtpn;
 /// The memoryless linear baseline.
 pub use mnnn_linear as linear;
+/// PMRC, the persistent memory recurrent cell.
+pub use mnnn_pmrc as pmrc;
 
 /// Every registered entry sorted by name; the entry called `name` (with nearest-name
 /// suggestions when there is none); a model created by name with RON params; a model file
@@ -45,11 +49,16 @@ pub use mnnn_core::registry::{create, entries, find, load};
 
 /// The preset configs shipped in `zoo/presets`, as `(file stem, RON text)`.
 pub fn presets() -> &'static [(&'static str, &'static str)] {
+    macro_rules! preset {
+        ($name:literal) => {
+            ($name, include_str!(concat!("../presets/", $name, ".ron")))
+        };
+    }
     &[
-        ("amrc", include_str!("../presets/amrc.ron")),
-        (
-            "amrc-long-echo",
-            include_str!("../presets/amrc-long-echo.ron"),
-        ),
+        preset!("amrc"),
+        preset!("amrc-long-echo"),
+        preset!("dtpn"),
+        preset!("pmrc"),
+        preset!("pmrc-plain"),
     ]
 }

@@ -14,6 +14,14 @@ fn registry_is_non_empty_and_names_are_unique() {
 
 #[test]
 fn every_preset_parses_and_validates() {
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/presets"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        mnnn_zoo::presets().len(),
+        files,
+        "every file in zoo/presets is shipped"
+    );
     for (name, text) in mnnn_zoo::presets() {
         let cfg = config::parse(text, name).unwrap_or_else(|e| panic!("preset {name}: {e}"));
         assert!(mnnn_zoo::find(&cfg.model).is_ok());
