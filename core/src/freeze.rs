@@ -38,6 +38,15 @@ pub enum FreezeSpec {
         /// Output-unit indices.
         neurons: Vec<usize>,
     },
+    /// The outgoing weights of input units: for a matrix stored input-major (`in × out`), row
+    /// `i` of each listed unit (what the unit feeds onward, e.g. a hidden neuron's row of the
+    /// output matrix).
+    Rows {
+        /// Exact tensor name (a matrix).
+        tensor: String,
+        /// Row (input-unit) indices.
+        rows: Vec<usize>,
+    },
 }
 
 /// Whether `name` matches `pattern`, where `*` matches any run of characters.
@@ -155,6 +164,31 @@ pub fn select<S: Scalar>(params: &Tensors<S>, spec: &FreezeSpec) -> Result<Vec<u
                     )));
                 }
                 out.extend((0..rows).map(|r| e.offset + r * units + j));
+            }
+            out.sort_unstable();
+            out.dedup();
+            Ok(out)
+        }
+        FreezeSpec::Rows { tensor, rows } => {
+            let i = params
+                .layout()
+                .index_of(tensor)
+                .ok_or_else(|| Error::Freeze(format!("no parameter named '{tensor}'")))?;
+            let e = &params.layout().entries()[i];
+            if e.shape.len() != 2 {
+                return Err(Error::Freeze(format!(
+                    "'{tensor}' is not a matrix; rows need one"
+                )));
+            }
+            let (n_rows, cols) = (e.shape[0], e.shape[1]);
+            let mut out = Vec::new();
+            for &r in rows {
+                if r >= n_rows {
+                    return Err(Error::Freeze(format!(
+                        "row {r} is out of range: '{tensor}' has {n_rows} rows"
+                    )));
+                }
+                out.extend((0..cols).map(|c| e.offset + r * cols + c));
             }
             out.sort_unstable();
             out.dedup();
@@ -278,6 +312,36 @@ mod tests {
                 &FreezeSpec::Neurons {
                     tensor: "w_h".into(),
                     neurons: vec![3]
+                }
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn rows_are_outgoing_weights() {
+        let p = params();
+        let spec = FreezeSpec::Rows {
+            tensor: "w_h".into(),
+            rows: vec![1],
+        };
+        assert_eq!(select(&p, &spec).unwrap(), vec![3, 4, 5]);
+        assert!(
+            select(
+                &p,
+                &FreezeSpec::Rows {
+                    tensor: "w_h".into(),
+                    rows: vec![2]
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            select(
+                &p,
+                &FreezeSpec::Rows {
+                    tensor: "b_h".into(),
+                    rows: vec![0]
                 }
             )
             .is_err()
