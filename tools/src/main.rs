@@ -70,6 +70,12 @@ enum Command {
         /// The task's thorough settings (the passkey sweep up to 256K tokens).
         #[arg(long)]
         full: bool,
+        /// Forecast a CSV series instead of a named task (next-step, last 20% scored).
+        #[arg(long, requires = "columns")]
+        csv: Option<PathBuf>,
+        /// The CSV columns to forecast, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
         /// Seeds per entry.
         #[arg(long, default_value_t = 3)]
         seeds: usize,
@@ -269,6 +275,8 @@ fn main() -> ExitCode {
             all,
             task,
             full,
+            csv,
+            columns,
             seeds,
             budget_steps,
             budget_seconds,
@@ -279,6 +287,7 @@ fn main() -> ExitCode {
             cmd::compare::run(cmd::compare::Args {
                 names: &names,
                 task: &task,
+                csv: csv.as_deref().map(|p| (p, columns.as_slice())),
                 full,
                 seeds,
                 budget_steps,

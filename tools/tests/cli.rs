@@ -438,6 +438,36 @@ fn compare_writes_table_csv_json_and_svg_and_refuses_bad_requests() {
         Some(2)
     );
     assert_eq!(mnnn(&["compare", "nosuch"]).status.code(), Some(2));
+
+    let series = write_series(dir.path(), 200);
+    let o = mnnn(&[
+        "compare",
+        "amrc",
+        "--csv",
+        series.to_str().unwrap(),
+        "--columns",
+        "x,y",
+        "--seeds",
+        "1",
+        "--budget-steps",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(text(&o).0.contains("task csv"), "{}", text(&o).0);
+    let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
+    let rmse = csv.lines().nth(1).unwrap().split(',').nth(7).unwrap();
+    assert!(
+        rmse.parse::<f64>().unwrap() > 0.0,
+        "forecasting reports RMSE too: {csv}"
+    );
+    assert_eq!(
+        mnnn(&["compare", "--csv", series.to_str().unwrap()])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]

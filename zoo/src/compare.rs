@@ -99,6 +99,8 @@ pub struct Point {
     pub sd: f64,
     /// The metric for each seed.
     pub values: Vec<f64>,
+    /// Mean RMSE over seeds, in the data's units (regression tasks).
+    pub rmse: Option<f64>,
 }
 
 /// One entry's results.
@@ -192,16 +194,26 @@ fn train(
     Ok((m, report))
 }
 
-fn scores(m: &dyn DynModel<f32>, data: &TaskData) -> Result<Vec<(Option<f64>, String, f64)>> {
+/// One trained model's score on one test set.
+#[derive(Clone)]
+struct Score {
+    x: Option<f64>,
+    label: String,
+    value: f64,
+    rmse: Option<f64>,
+}
+
+fn scores(m: &dyn DynModel<f32>, data: &TaskData) -> Result<Vec<Score>> {
     data.tests
         .iter()
         .map(|t| {
             let metrics = m.evaluate(&t.data.cast::<f32>())?;
-            Ok((
-                t.x,
-                t.label.clone(),
-                data.metric.of(&metrics).unwrap_or(f64::NAN),
-            ))
+            Ok(Score {
+                x: t.x,
+                label: t.label.clone(),
+                value: data.metric.of(&metrics).unwrap_or(f64::NAN),
+                rmse: metrics.rmse,
+            })
         })
         .collect()
 }
@@ -303,7 +315,7 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
     let mut done = 0;
     let base: Vec<TaskData> = (0..cfg.seeds as u64)
         .map(|s| cfg.task.generate(s))
-        .collect();
+        .collect::<Result<_>>()?;
     let metric = base[0].metric;
     let mut rows = Vec::new();
     for name in &names {
@@ -333,7 +345,7 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
         }
         let (lr, _, mut model0) =
             best.ok_or_else(|| Error::Data(format!("{name} diverged at every learning rate")))?;
-        let mut seed_scores: Vec<Vec<(Option<f64>, String, f64)>> = Vec::new();
+        let mut seed_scores: Vec<Vec<Score>> = Vec::new();
         if let Some((_, points)) = &sweep {
             let mut per_point = Vec::new();
             for (x, task) in points {
@@ -345,21 +357,19 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                         done,
                         total,
                     });
-                    let data = task.generate(seed);
+                    let data = task.generate(seed)?;
                     let (m, r) = train(name, &data, cfg.budget, lr, seed)?;
                     done += 1;
                     tps.push(r.tokens_per_second);
-                    vals.push(scores(m.as_ref(), &data)?[0].2);
+                    let mut sc = scores(m.as_ref(), &data)?.swap_remove(0);
+                    sc.x = Some(*x);
+                    sc.label = x.to_string();
+                    vals.push(sc);
                 }
-                per_point.push((Some(*x), x.to_string(), vals));
+                per_point.push(vals);
             }
             for seed in 0..cfg.seeds {
-                seed_scores.push(
-                    per_point
-                        .iter()
-                        .map(|(x, l, v)| (*x, l.clone(), v[seed]))
-                        .collect(),
-                );
+                seed_scores.push(per_point.iter().map(|v| v[seed].clone()).collect());
             }
         } else {
             seed_scores.push(scores(model0.as_ref(), &base[0])?);
@@ -378,14 +388,16 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
         }
         let points = (0..seed_scores[0].len())
             .map(|k| {
-                let values: Vec<f64> = seed_scores.iter().map(|s| s[k].2).collect();
+                let values: Vec<f64> = seed_scores.iter().map(|s| s[k].value).collect();
+                let rmse: Option<Vec<f64>> = seed_scores.iter().map(|s| s[k].rmse).collect();
                 let (mean, sd) = mean_sd(&values);
                 Point {
-                    x: seed_scores[0][k].0,
-                    label: seed_scores[0][k].1.clone(),
+                    x: seed_scores[0][k].x,
+                    label: seed_scores[0][k].label.clone(),
                     mean,
                     sd,
                     values,
+                    rmse: rmse.map(|r| mean_sd(&r).0),
                 }
             })
             .collect();

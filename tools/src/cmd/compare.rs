@@ -14,6 +14,8 @@ pub struct Args<'a> {
     pub names: &'a [String],
     /// Task name.
     pub task: &'a str,
+    /// A CSV series to forecast instead of a named task, with its columns.
+    pub csv: Option<(&'a Path, &'a [String])>,
     /// The thorough task settings (the passkey sweep to 256K).
     pub full: bool,
     /// Seeds.
@@ -69,19 +71,20 @@ fn table(c: &Comparison) -> String {
 
 fn csv(c: &Comparison) -> String {
     let mut s = String::from(
-        "entry,family,point,x,seed,metric,value,params,state_floats,learning_rate,train_tokens_per_second,inference_tokens_per_second,peak_rss_mib\n",
+        "entry,family,point,x,seed,metric,value,rmse_mean,params,state_floats,learning_rate,train_tokens_per_second,inference_tokens_per_second,peak_rss_mib\n",
     );
     for r in &c.rows {
         for p in &r.points {
             for (seed, v) in p.values.iter().enumerate() {
                 let _ = writeln!(
                     s,
-                    "{},{},{},{},{seed},{},{v},{},{},{},{},{},{}",
+                    "{},{},{},{},{seed},{},{v},{},{},{},{},{},{},{}",
                     r.entry,
                     r.family,
                     p.label,
                     p.x.map_or(String::new(), |x| x.to_string()),
                     c.metric.name(),
+                    p.rmse.map_or(String::new(), |x| x.to_string()),
                     r.params,
                     r.state_floats,
                     r.learning_rate,
@@ -106,7 +109,18 @@ pub fn run(a: Args) -> CmdResult {
     } else {
         a.names.to_vec()
     };
-    let task = Task::named(a.task, a.full).map_err(|e| Failure::usage(e.to_string()))?;
+    let task = match a.csv {
+        Some((path, columns)) if !columns.is_empty() => Task::Csv {
+            path: path.to_path_buf(),
+            columns: columns.to_vec(),
+        },
+        Some(_) => {
+            return Err(Failure::usage(
+                "--csv needs --columns naming the series to forecast",
+            ));
+        }
+        None => Task::named(a.task, a.full).map_err(|e| Failure::usage(e.to_string()))?,
+    };
     let mut cfg = CompareConfig::new(names, task);
     cfg.seeds = a.seeds;
     cfg.budget = match (a.budget_steps, a.budget_seconds) {

@@ -116,6 +116,14 @@ pub enum Task {
         /// Queries per sequence.
         queries: usize,
     },
+    /// Next-step forecasting of the named columns of a CSV file (the first 80% of the rows
+    /// train; every seed sees the same data, only the weights change).
+    Csv {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Column names.
+        columns: Vec<String>,
+    },
     /// Passkey retrieval: trained at `train_len`, tested at each of `lengths`.
     Passkey {
         /// Training context length.
@@ -187,6 +195,7 @@ impl Task {
             Task::SelectiveCopying { .. } => "selective-copying",
             Task::Mqar { .. } => "mqar",
             Task::Passkey { .. } => "passkey",
+            Task::Csv { .. } => "csv",
         }
     }
 
@@ -207,8 +216,9 @@ impl Task {
     }
 
     /// Generates the task's data from `seed`.
-    pub fn generate(&self, seed: u64) -> TaskData {
-        match self {
+    pub fn generate(&self, seed: u64) -> Result<TaskData> {
+        Ok(match self {
+            Task::Csv { path, columns } => csv_series(path, columns)?,
             Task::Sines { len } => forecast::sines(*len, seed),
             Task::MackeyGlass { len } => forecast::mackey_glass(*len, seed),
             Task::DelayedRecall { delay } => recall::delayed(*delay, seed),
@@ -223,7 +233,7 @@ impl Task {
                 queries,
             } => tokens::mqar(*vocab, *pairs, *len, *queries, seed),
             Task::Passkey { train_len, lengths } => tokens::passkey(*train_len, lengths, seed),
-        }
+        })
     }
 }
 
@@ -236,7 +246,11 @@ mod tests {
         for name in NAMES {
             let t = Task::named(name, false).unwrap();
             assert_eq!(t.name(), name);
-            let (a, b, c) = (t.generate(1), t.generate(1), t.generate(2));
+            let (a, b, c) = (
+                t.generate(1).unwrap(),
+                t.generate(1).unwrap(),
+                t.generate(2).unwrap(),
+            );
             assert_eq!(a.train, b.train, "{name}");
             assert_ne!(a.train, c.train, "{name}: the seed matters");
             a.train.validate().unwrap();
