@@ -56,7 +56,7 @@ enum Command {
     },
     /// Compare entries on a benchmark task: the same data, budget and learning-rate search
     /// for each; a table, compare.csv, compare.json and compare.svg. With no arguments: every
-    /// entry on delayed recall over delays 1–32 (about two minutes on two cores).
+    /// entry on delayed recall over delays 1–32 (about a minute on two cores).
     Compare {
         /// Entry names (all entries when none are given; `linear` is always included).
         names: Vec<String>,
@@ -79,7 +79,7 @@ enum Command {
         /// Seeds per entry.
         #[arg(long, default_value_t = 3)]
         seeds: usize,
-        /// Parameter updates per training run (default 300).
+        /// Parameter updates per training run (default 1000).
         #[arg(long, conflicts_with = "budget_seconds")]
         budget_steps: Option<usize>,
         /// Seconds per training run.

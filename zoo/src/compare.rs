@@ -34,13 +34,13 @@ pub struct CompareConfig {
 }
 
 impl CompareConfig {
-    /// Defaults: 3 seeds, 300 updates, learning rates 0.003, 0.01, 0.03.
+    /// Defaults: 3 seeds, 1000 updates, learning rates 0.003, 0.01, 0.03.
     pub fn new(entries: Vec<String>, task: Task) -> Self {
         CompareConfig {
             entries,
             task,
             seeds: 3,
-            budget: Budget::Updates(300),
+            budget: Budget::Updates(1000),
             learning_rates: vec![0.003, 0.01, 0.03],
         }
     }
