@@ -33,6 +33,8 @@ pub mod compare;
 pub mod demo;
 pub mod tasks;
 
+/// AMN, the adaptive memory network.
+pub use mnnn_amn as amn;
 /// AMRC, the adaptive memory recurrent cell.
 pub use mnnn_amrc as amrc;
 /// DTPN, the dual-track persistence network.
@@ -55,6 +57,7 @@ pub fn presets() -> &'static [(&'static str, &'static str)] {
         };
     }
     &[
+        preset!("amn"),
         preset!("amrc"),
         preset!("amrc-long-echo"),
         preset!("dtpn"),
