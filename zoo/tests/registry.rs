@@ -45,7 +45,10 @@ fn a_misspelt_model_name_suggests_the_right_one() {
         err.starts_with("run.ron:1:2: unknown model 'amcr'; did you mean 'amrc'?"),
         "{err}"
     );
-    assert!(err.contains("Known models: amn, amrc, dtpn, linear, pmrc"), "{err}");
+    assert!(
+        err.contains("Known models: amn, amrc, dtpn, linear, pmrc"),
+        "{err}"
+    );
 }
 
 #[test]
