@@ -1,9 +1,10 @@
-//! Benchmarks of the hot numeric kernels (`tanh`, `y += x·W`).
+//! Benchmarks of the hot numeric kernels (`tanh`, `y += x·W` for one row and for several).
 //!
 //! Run with `cargo bench -p mnnn-core --bench kernels`.
 
 use divan::{Bencher, black_box};
-use mnnn_core::kernels::{gemv_acc_f32, tanh_f32};
+use mnnn_core::kernels::{gemm_rows_acc_f32, gemv_acc_f32, tanh_f32};
+use ndarray::{ArrayView2, ArrayViewMut2, linalg::general_mat_mul};
 
 fn main() {
     divan::main();
@@ -51,5 +52,51 @@ fn gemv_f32(bencher: Bencher, (rows, cols): (usize, usize)) {
     let mut y = vec![0.0_f32; cols];
     bencher.bench_local(|| {
         gemv_acc_f32(black_box(&mut y), black_box(&x), black_box(&w));
+    });
+}
+
+/// The (inputs, outputs, rows) cases of the several-rows benchmarks: a sequence's input
+/// projection, a batch of recurrent steps, one step, a wide layer, and a narrow head.
+const GEMM_CASES: [(usize, usize, usize); 5] = [
+    (16, 128, 2048),
+    (128, 128, 32),
+    (128, 128, 1),
+    (512, 512, 32),
+    (128, 4, 2048),
+];
+
+/// `kernels::gemm_rows_acc_f32`: all rows in one call.
+#[divan::bench(args = GEMM_CASES, sample_size = 16)]
+fn gemm_rows_f32(bencher: Bencher, (k, n, rows): (usize, usize, usize)) {
+    let (x, w) = (inputs(rows * k), inputs(k * n));
+    let mut y = vec![0.0_f32; rows * n];
+    bencher.bench_local(|| {
+        gemm_rows_acc_f32(black_box(&mut y), black_box(&x), black_box(&w), rows);
+    });
+}
+
+/// `kernels::gemv_acc_f32` once per row (the same results, bit for bit).
+#[divan::bench(args = GEMM_CASES, sample_size = 16)]
+fn gemm_rows_f32_by_gemv(bencher: Bencher, (k, n, rows): (usize, usize, usize)) {
+    let (x, w) = (inputs(rows * k), inputs(k * n));
+    let mut y = vec![0.0_f32; rows * n];
+    bencher.bench_local(|| {
+        let y = black_box(&mut y);
+        for (yr, xr) in y.chunks_exact_mut(n).zip(black_box(&x).chunks_exact(k)) {
+            gemv_acc_f32(yr, xr, black_box(&w));
+        }
+    });
+}
+
+/// `ndarray::linalg::general_mat_mul` (matrixmultiply), `Y = 1·X·W + 1·Y`, for comparison.
+#[divan::bench(args = GEMM_CASES, sample_size = 16)]
+fn gemm_rows_f32_ndarray(bencher: Bencher, (k, n, rows): (usize, usize, usize)) {
+    let (x, w) = (inputs(rows * k), inputs(k * n));
+    let mut y = vec![0.0_f32; rows * n];
+    bencher.bench_local(|| {
+        let x = ArrayView2::from_shape((rows, k), black_box(&x[..])).unwrap();
+        let w = ArrayView2::from_shape((k, n), black_box(&w[..])).unwrap();
+        let mut y = ArrayViewMut2::from_shape((rows, n), black_box(&mut y[..])).unwrap();
+        general_mat_mul(1.0, &x, &w, 1.0, &mut y);
     });
 }

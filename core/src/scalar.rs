@@ -24,6 +24,9 @@ pub trait Scalar:
     fn tanh_inplace(xs: &mut [Self]);
     /// `y[j] += Σ_i x[i]·w[i·n + j]`, `n = y.len()`: a row vector times an input-major matrix.
     fn gemv_acc(y: &mut [Self], x: &[Self], w: &[Self]);
+    /// [`Scalar::gemv_acc`] for each of `rows` rows of `x` and `y`, each row bit for bit what
+    /// `gemv_acc` gives it alone.
+    fn gemm_rows_acc(y: &mut [Self], x: &[Self], w: &[Self], rows: usize);
     /// Appends the little-endian bytes of `xs` to `out`.
     fn extend_le_bytes(xs: &[Self], out: &mut Vec<u8>);
     /// Reads little-endian elements; `bytes.len()` must be a multiple of [`Self::BYTES`].
@@ -54,6 +57,10 @@ impl Scalar for f32 {
     #[inline]
     fn gemv_acc(y: &mut [Self], x: &[Self], w: &[Self]) {
         kernels::gemv_acc_f32(y, x, w)
+    }
+    #[inline]
+    fn gemm_rows_acc(y: &mut [Self], x: &[Self], w: &[Self], rows: usize) {
+        kernels::gemm_rows_acc_f32(y, x, w, rows)
     }
     fn extend_le_bytes(xs: &[Self], out: &mut Vec<u8>) {
         out.reserve(xs.len() * 4);
@@ -87,6 +94,10 @@ impl Scalar for f64 {
     #[inline]
     fn gemv_acc(y: &mut [Self], x: &[Self], w: &[Self]) {
         kernels::gemv_acc_f64(y, x, w)
+    }
+    #[inline]
+    fn gemm_rows_acc(y: &mut [Self], x: &[Self], w: &[Self], rows: usize) {
+        kernels::gemm_rows_acc_f64(y, x, w, rows)
     }
     fn extend_le_bytes(xs: &[Self], out: &mut Vec<u8>) {
         out.reserve(xs.len() * 8);

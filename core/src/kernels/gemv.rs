@@ -1,4 +1,5 @@
-//! `y += x · W` for a row vector `x` and a row-major matrix `W` stored input-major.
+//! `y += x · W` for a row vector `x` (`gemv_acc_*`) or for a stack of row vectors
+//! (`gemm_rows_acc_*`), with `W` row-major and stored input-major.
 //!
 //! The naive loop (`y += x[i]·W[i,:]` row by row) loads and stores all of `y` for every row
 //! and, when `y` is narrow, has nothing to vectorise. Instead:
@@ -17,8 +18,40 @@
 //! The summation order differs from the naive loop and between the AVX2+FMA build (fused
 //! multiply-adds, more lanes) and the portable one, but each is fixed, so results are
 //! deterministic for a given CPU path.
+//!
+//! # Several rows: `gemm_rows_acc_*`
+//!
+//! `gemm_rows_acc_*` computes `rows` products with the same `W`, and each output row is
+//! **bitwise identical** to `gemv_acc_*` on that row alone, on either CPU path, whatever the
+//! number of rows and the row's position: batched and per-sequence computation give the same
+//! numbers. The single-row kernels above define, for every output, a sequence of scalar
+//! operations (which products, fused or not, summed in which order); the several-rows kernels
+//! perform exactly that sequence for every output of every row, and change only the loop nest
+//! and the data layout around it, so that each loaded piece of `W` serves several rows and
+//! (for narrow outputs) the shuffles disappear:
+//!
+//! * `wide_avx2`: tiles of 2 rows × 16 (f32) or 8 (f64) columns keep `y` in registers over all
+//!   blocks of a chunk of inputs (chunks of `W` that stay in L1 while every row uses them).
+//! * `narrow_avx2` and, portable, `rows`: `W` transposed once per call, so that each
+//!   accumulator lane meets its inputs with plain loads; `quad_avx2` is the same for the
+//!   permute-based f32 `n = 4` kernel.
+//! * Everything else runs `gemv_acc_*` row by row: one row, fewer than 4 rows with `n < 8`
+//!   (not worth a transpose), and on the portable path `n ≥ 8`, `n = 1` and f64 `n = 4`, where
+//!   the single-row kernel is already limited by arithmetic and grouping rows measured slower.
+//!
+//! The tests check the equality bit for bit on both paths over many shapes and row counts.
 
 use std::ops::{Add, Mul};
+
+#[cfg(target_arch = "x86_64")]
+mod lane;
+#[cfg(target_arch = "x86_64")]
+mod narrow_avx2;
+#[cfg(target_arch = "x86_64")]
+mod quad_avx2;
+mod rows;
+#[cfg(target_arch = "x86_64")]
+mod wide_avx2;
 
 /// The element types the kernels are instantiated for.
 trait Elem: Copy + Add<Output = Self> + Mul<Output = Self> {
@@ -53,6 +86,21 @@ fn madd<T: Elem, const FMA: bool>(a: T, b: T, c: T) -> T {
     }
 }
 
+/// `y + ((x₀w₀ + … + x₃w₃) + (x₄w₄ + … + x₇w₇))`, each chain a product then three
+/// multiply-adds: one output of one block of 8 inputs in `wide`.
+#[inline(always)]
+fn block8<T: Elem, const FMA: bool>(y: T, x: &[T; 8], w: &[T; 8]) -> T {
+    let a = x[0] * w[0];
+    let a = madd::<T, FMA>(x[1], w[1], a);
+    let a = madd::<T, FMA>(x[2], w[2], a);
+    let a = madd::<T, FMA>(x[3], w[3], a);
+    let b = x[4] * w[4];
+    let b = madd::<T, FMA>(x[5], w[5], b);
+    let b = madd::<T, FMA>(x[6], w[6], b);
+    let b = madd::<T, FMA>(x[7], w[7], b);
+    y + (a + b)
+}
+
 /// `n ≥ 8`: blocks of 8 rows, `y[j] += (x₀w₀ⱼ + … + x₃w₃ⱼ) + (x₄w₄ⱼ + … + x₇w₇ⱼ)`; leftover rows
 /// one by one.
 #[inline(always)]
@@ -62,17 +110,23 @@ fn wide<T: Elem, const FMA: bool>(y: &mut [T], x: &[T], w: &[T]) {
     let mut wblocks = w.chunks_exact(8 * n);
     for (xs, ws) in (&mut xblocks).zip(&mut wblocks) {
         let xs: &[T; 8] = xs.try_into().unwrap();
-        let r: [&[T]; 8] = std::array::from_fn(|k| &ws[k * n..(k + 1) * n]);
+        // An array literal (constant indices) rather than a loop or `from_fn`, so that it
+        // lives in registers and the vectoriser sees every row's length `n`.
+        let r: [&[T]; 8] = [
+            &ws[..n],
+            &ws[n..][..n],
+            &ws[2 * n..][..n],
+            &ws[3 * n..][..n],
+            &ws[4 * n..][..n],
+            &ws[5 * n..][..n],
+            &ws[6 * n..][..n],
+            &ws[7 * n..][..n],
+        ];
         for j in 0..n {
-            let a = xs[0] * r[0][j];
-            let a = madd::<T, FMA>(xs[1], r[1][j], a);
-            let a = madd::<T, FMA>(xs[2], r[2][j], a);
-            let a = madd::<T, FMA>(xs[3], r[3][j], a);
-            let b = xs[4] * r[4][j];
-            let b = madd::<T, FMA>(xs[5], r[5][j], b);
-            let b = madd::<T, FMA>(xs[6], r[6][j], b);
-            let b = madd::<T, FMA>(xs[7], r[7][j], b);
-            y[j] = y[j] + (a + b);
+            let wj = [
+                r[0][j], r[1][j], r[2][j], r[3][j], r[4][j], r[5][j], r[6][j], r[7][j],
+            ];
+            y[j] = block8::<T, FMA>(y[j], xs, &wj);
         }
     }
     for (xi, row) in xblocks
@@ -152,6 +206,45 @@ fn gemv_body<T: Elem, const FMA: bool, const DOT: usize, const QUAD: usize>(
     }
 }
 
+/// `(rows, k, n)` for `gemm_rows_acc`, checking the sizes.
+fn gemm_shape(y: usize, x: usize, w: usize, rows: usize) -> (usize, usize, usize) {
+    if rows == 0 {
+        assert!(
+            x == 0 && y == 0,
+            "gemm_rows: rows = 0 with non-empty x or y"
+        );
+        return (0, 0, 0);
+    }
+    assert!(
+        x % rows == 0,
+        "gemm_rows: x.len() is not a multiple of rows"
+    );
+    assert!(
+        y % rows == 0,
+        "gemm_rows: y.len() is not a multiple of rows"
+    );
+    let (k, n) = (x / rows, y / rows);
+    assert_eq!(w, k * n, "gemm_rows: matrix size");
+    (rows, k, n)
+}
+
+/// `gemv` on each row.
+#[inline(always)]
+fn row_by_row<T>(
+    y: &mut [T],
+    x: &[T],
+    w: &[T],
+    (rows, k, n): (usize, usize, usize),
+    gemv: impl Fn(&mut [T], &[T], &[T]),
+) {
+    for r in 0..rows {
+        gemv(&mut y[r * n..(r + 1) * n], &x[r * k..(r + 1) * k], w);
+    }
+}
+
+/// From this many rows on, `n < 8` goes through the transposing kernels; below, row by row.
+const NARROW_GROUPED_ROWS: usize = 4;
+
 /// The portable f32 path (SSE2 on x86-64), also used by the tests. Not inlined, so that the
 /// dispatching entry point stays a feature test and a jump.
 #[inline(never)]
@@ -164,6 +257,41 @@ pub(crate) fn gemv_acc_f32_portable(y: &mut [f32], x: &[f32], w: &[f32]) {
 #[inline(never)]
 pub(crate) fn gemv_acc_f64_portable(y: &mut [f64], x: &[f64], w: &[f64]) {
     gemv_body::<f64, false, 16, 16>(y, x, w);
+}
+
+/// The portable several-rows f32 path, also used by the tests.
+#[inline(never)]
+pub(crate) fn gemm_rows_acc_f32_portable(y: &mut [f32], x: &[f32], w: &[f32], rows: usize) {
+    use rows::narrow_rows;
+    let shape = gemm_shape(y.len(), x.len(), w.len(), rows);
+    match shape {
+        (rows, k, n) if rows < NARROW_GROUPED_ROWS || k == 0 || n <= 1 || n >= 8 => {
+            row_by_row(y, x, w, shape, gemv_acc_f32_portable)
+        }
+        (_, _, 2) => narrow_rows::<f32, false, 2, 16, 4, 4>(y, x, w, shape),
+        (_, _, 3) => narrow_rows::<f32, false, 3, 24, 3, 4>(y, x, w, shape),
+        (_, _, 4) => narrow_rows::<f32, false, 4, 32, 2, 4>(y, x, w, shape),
+        (_, _, 5) => narrow_rows::<f32, false, 5, 40, 2, 4>(y, x, w, shape),
+        (_, _, 6) => narrow_rows::<f32, false, 6, 48, 2, 4>(y, x, w, shape),
+        _ => narrow_rows::<f32, false, 7, 56, 2, 4>(y, x, w, shape),
+    }
+}
+
+/// The portable several-rows f64 path, also used by the tests.
+#[inline(never)]
+pub(crate) fn gemm_rows_acc_f64_portable(y: &mut [f64], x: &[f64], w: &[f64], rows: usize) {
+    use rows::narrow_rows;
+    let shape = gemm_shape(y.len(), x.len(), w.len(), rows);
+    match shape {
+        (rows, k, n) if rows < NARROW_GROUPED_ROWS || k == 0 || n <= 1 || n == 4 || n >= 8 => {
+            row_by_row(y, x, w, shape, gemv_acc_f64_portable)
+        }
+        (_, _, 2) => narrow_rows::<f64, false, 2, 16, 2, 4>(y, x, w, shape),
+        (_, _, 3) => narrow_rows::<f64, false, 3, 24, 2, 2>(y, x, w, shape),
+        (_, _, 5) => narrow_rows::<f64, false, 5, 40, 2, 2>(y, x, w, shape),
+        (_, _, 6) => narrow_rows::<f64, false, 6, 48, 2, 2>(y, x, w, shape),
+        _ => narrow_rows::<f64, false, 7, 56, 1, 2>(y, x, w, shape),
+    }
 }
 
 /// The f32 body compiled with AVX2 and FMA.
@@ -236,6 +364,70 @@ unsafe fn gemv_acc_f64_avx2_fma(y: &mut [f64], x: &[f64], w: &[f64]) {
     gemv_body::<f64, true, 32, 32>(y, x, w);
 }
 
+/// The several-rows f32 body compiled with AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA, and `shape` must come from `gemm_shape`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_rows_acc_f32_avx2_fma(
+    y: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    shape: (usize, usize, usize),
+) {
+    use narrow_avx2::narrow_rows;
+    // SAFETY: the CPU supports AVX2 and FMA (this function's contract).
+    let gemv = |y: &mut [f32], x: &[f32], w: &[f32]| unsafe { gemv_acc_f32_avx2_fma(y, x, w) };
+    // SAFETY (every arm): as above, with the sizes checked by `gemm_shape`.
+    match shape {
+        (rows, k, n) if rows == 1 || k == 0 || (n < 8 && rows < NARROW_GROUPED_ROWS) => {
+            row_by_row(y, x, w, shape, gemv)
+        }
+        (_, _, 8..) => unsafe { wide_avx2::wide_rows(y, x, w, shape) },
+        (_, _, 0) => {}
+        (rows, _, 4) => unsafe { quad_avx2::quad_rows(y, x, w, rows) },
+        (_, _, 1) => unsafe { narrow_rows::<f32, 1, 64, 8, 2, 4>(y, x, w, shape) },
+        (_, _, 2) => unsafe { narrow_rows::<f32, 2, 16, 1, 4, 1>(y, x, w, shape) },
+        (_, _, 3) => unsafe { narrow_rows::<f32, 3, 24, 1, 3, 1>(y, x, w, shape) },
+        (_, _, 5) => unsafe { narrow_rows::<f32, 5, 40, 1, 2, 1>(y, x, w, shape) },
+        (_, _, 6) => unsafe { narrow_rows::<f32, 6, 48, 1, 2, 1>(y, x, w, shape) },
+        _ => unsafe { narrow_rows::<f32, 7, 56, 1, 1, 1>(y, x, w, shape) },
+    }
+}
+
+/// The several-rows f64 body compiled with AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA, and `shape` must come from `gemm_shape`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_rows_acc_f64_avx2_fma(
+    y: &mut [f64],
+    x: &[f64],
+    w: &[f64],
+    shape: (usize, usize, usize),
+) {
+    use narrow_avx2::narrow_rows;
+    // SAFETY: the CPU supports AVX2 and FMA (this function's contract).
+    let gemv = |y: &mut [f64], x: &[f64], w: &[f64]| unsafe { gemv_acc_f64_avx2_fma(y, x, w) };
+    // SAFETY (every arm): as above, with the sizes checked by `gemm_shape`.
+    match shape {
+        (rows, k, n) if rows == 1 || k == 0 || (n < 8 && rows < NARROW_GROUPED_ROWS) => {
+            row_by_row(y, x, w, shape, gemv)
+        }
+        (_, _, 8..) => unsafe { wide_avx2::wide_rows(y, x, w, shape) },
+        (_, _, 0) => {}
+        (_, _, 1) => unsafe { narrow_rows::<f64, 1, 32, 8, 4, 2>(y, x, w, shape) },
+        (_, _, 2) => unsafe { narrow_rows::<f64, 2, 16, 2, 2, 2>(y, x, w, shape) },
+        (_, _, 3) => unsafe { narrow_rows::<f64, 3, 24, 2, 2, 1>(y, x, w, shape) },
+        (_, _, 4) => unsafe { narrow_rows::<f64, 4, 32, 2, 2, 1>(y, x, w, shape) },
+        (_, _, 5) => unsafe { narrow_rows::<f64, 5, 40, 2, 2, 1>(y, x, w, shape) },
+        (_, _, 6) => unsafe { narrow_rows::<f64, 6, 48, 2, 2, 1>(y, x, w, shape) },
+        _ => unsafe { narrow_rows::<f64, 7, 56, 2, 1, 2>(y, x, w, shape) },
+    }
+}
+
 /// `y[j] += Σ_i x[i] · w[i·n + j]` where `n = y.len()` and `w.len() == x.len() · n`.
 pub fn gemv_acc_f32(y: &mut [f32], x: &[f32], w: &[f32]) {
     #[cfg(target_arch = "x86_64")]
@@ -256,6 +448,48 @@ pub fn gemv_acc_f64(y: &mut [f64], x: &[f64], w: &[f64]) {
         return;
     }
     gemv_acc_f64_portable(y, x, w);
+}
+
+/// `y[r·n..(r+1)·n] += x[r·k..(r+1)·k] · W` for `r < rows`, where `k = x.len()/rows`,
+/// `n = y.len()/rows` and `W` is `w` (`k × n`, row-major, as for [`gemv_acc_f32`]).
+///
+/// Each output row is bitwise identical to [`gemv_acc_f32`] on that row alone. For `n < 8`
+/// and at least 4 rows, it allocates a transposed copy of `w` (about `k·n` elements).
+///
+/// # Panics
+/// If `rows` does not divide `x.len()` and `y.len()`, or `w.len() != k·n` (with `rows = 0`,
+/// if `x` or `y` is not empty).
+pub fn gemm_rows_acc_f32(y: &mut [f32], x: &[f32], w: &[f32], rows: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if super::dispatch::has_avx2_fma() {
+        let shape = gemm_shape(y.len(), x.len(), w.len(), rows);
+        // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above); the shape
+        // comes from `gemm_shape`.
+        unsafe { gemm_rows_acc_f32_avx2_fma(y, x, w, shape) };
+        return;
+    }
+    gemm_rows_acc_f32_portable(y, x, w, rows);
+}
+
+/// `y[r·n..(r+1)·n] += x[r·k..(r+1)·k] · W` for `r < rows`, where `k = x.len()/rows`,
+/// `n = y.len()/rows` and `W` is `w` (`k × n`, row-major, as for [`gemv_acc_f64`]).
+///
+/// Each output row is bitwise identical to [`gemv_acc_f64`] on that row alone. For `n < 8`
+/// and at least 4 rows, it allocates a transposed copy of `w` (about `k·n` elements).
+///
+/// # Panics
+/// If `rows` does not divide `x.len()` and `y.len()`, or `w.len() != k·n` (with `rows = 0`,
+/// if `x` or `y` is not empty).
+pub fn gemm_rows_acc_f64(y: &mut [f64], x: &[f64], w: &[f64], rows: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if super::dispatch::has_avx2_fma() {
+        let shape = gemm_shape(y.len(), x.len(), w.len(), rows);
+        // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above); the shape
+        // comes from `gemm_shape`.
+        unsafe { gemm_rows_acc_f64_avx2_fma(y, x, w, shape) };
+        return;
+    }
+    gemm_rows_acc_f64_portable(y, x, w, rows);
 }
 
 #[cfg(test)]
@@ -404,5 +638,165 @@ mod tests {
     #[should_panic(expected = "gemv: matrix size")]
     fn wrong_matrix_size_panics() {
         gemv_acc_f32(&mut [0.0; 4], &[1.0; 3], &[0.0; 11]);
+    }
+
+    type RowsKernel<T> = fn(&mut [T], &[T], &[T], usize);
+
+    /// The (inputs, outputs) shapes the batched cells use.
+    const GEMM_CELL_SHAPES: [(usize, usize); 8] = [
+        (16, 128),
+        (128, 128),
+        (128, 4),
+        (32, 32),
+        (512, 512),
+        (16, 512),
+        (128, 1),
+        (4, 128),
+    ];
+    /// Numbers of rows: every leftover group size, several full groups, and more.
+    const GEMM_ROWS: [usize; 11] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 32, 33];
+
+    /// (k, n, rows) for the several-rows tests.
+    fn gemm_cases() -> Vec<(usize, usize, usize)> {
+        let mut cases = Vec::new();
+        for (k, n) in GEMM_CELL_SHAPES {
+            for rows in GEMM_ROWS.into_iter().chain([64]) {
+                cases.push((k, n, rows));
+            }
+            if k * n <= 16 * 512 {
+                cases.push((k, n, 2048));
+            }
+        }
+        for k in ODD {
+            for n in ODD {
+                for rows in GEMM_ROWS {
+                    cases.push((k, n, rows));
+                }
+            }
+        }
+        cases
+    }
+
+    /// Test data for `rows` rows of shape (k, n): `x`, `w`, `y` as f64, with some signed zeros
+    /// in `y` and `x` (an accumulation that adds +0 to -0 changes the bits).
+    fn gemm_data(k: usize, n: usize, rows: usize, seed: u64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let mut x = values(rows * k, seed);
+        let w = values(k * n, seed + 1);
+        let mut y = values(rows * n, seed + 2);
+        x.iter_mut().step_by(13).for_each(|v| *v = -0.0);
+        y.iter_mut().step_by(5).for_each(|v| *v = -0.0);
+        (x, w, y)
+    }
+
+    /// Every row of `gemm` equals `gemv` on that row alone, bit for bit.
+    fn rows_match_gemv<T: Copy + Into<f64>>(
+        name: &str,
+        gemm: RowsKernel<T>,
+        gemv: Kernel<T>,
+        conv: fn(f64) -> T,
+    ) {
+        for (k, n, rows) in gemm_cases() {
+            let (x, w, y0) = gemm_data(k, n, rows, 11);
+            let conv_all = |v: &[f64]| -> Vec<T> { v.iter().map(|&v| conv(v)).collect() };
+            let (x, w, y0) = (conv_all(&x), conv_all(&w), conv_all(&y0));
+            let mut y = y0.clone();
+            gemm(&mut y, &x, &w, rows);
+            for r in 0..rows {
+                let mut want = y0[r * n..(r + 1) * n].to_vec();
+                gemv(&mut want, &x[r * k..(r + 1) * k], &w);
+                for (j, (g, e)) in y[r * n..(r + 1) * n].iter().zip(&want).enumerate() {
+                    let (g, e): (f64, f64) = ((*g).into(), (*e).into());
+                    assert!(
+                        g.to_bits() == e.to_bits(),
+                        "{name} k={k} n={n} rows={rows}: row {r} y[{j}] = {g:e}, gemv gives {e:e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_rows_f32_rows_match_gemv_bitwise() {
+        let pairs: [(&str, RowsKernel<f32>, Kernel<f32>); 2] = [
+            ("dispatched", gemm_rows_acc_f32, gemv_acc_f32),
+            (
+                "portable",
+                gemm_rows_acc_f32_portable,
+                gemv_acc_f32_portable,
+            ),
+        ];
+        for (name, gemm, gemv) in pairs {
+            rows_match_gemv(name, gemm, gemv, |v| v as f32);
+        }
+    }
+
+    #[test]
+    fn gemm_rows_f64_rows_match_gemv_bitwise() {
+        let pairs: [(&str, RowsKernel<f64>, Kernel<f64>); 2] = [
+            ("dispatched", gemm_rows_acc_f64, gemv_acc_f64),
+            (
+                "portable",
+                gemm_rows_acc_f64_portable,
+                gemv_acc_f64_portable,
+            ),
+        ];
+        for (name, gemm, gemv) in pairs {
+            rows_match_gemv(name, gemm, gemv, |v| v);
+        }
+    }
+
+    #[test]
+    fn gemm_rows_match_f64_reference() {
+        let f32s: [(&str, RowsKernel<f32>); 2] = [
+            ("dispatched", gemm_rows_acc_f32),
+            ("portable", gemm_rows_acc_f32_portable),
+        ];
+        let f64s: [(&str, RowsKernel<f64>); 2] = [
+            ("dispatched", gemm_rows_acc_f64),
+            ("portable", gemm_rows_acc_f64_portable),
+        ];
+        for (k, n, rows) in gemm_cases() {
+            let (x, w, y0) = gemm_data(k, n, rows, 21);
+            let round = |v: &[f64]| -> Vec<f32> { v.iter().map(|&v| v as f32).collect() };
+            let widen = |v: &[f32]| -> Vec<f64> { v.iter().map(|&v| f64::from(v)).collect() };
+            let (x32, w32, y32) = (round(&x), round(&w), round(&y0));
+            for (name, kernel) in f32s {
+                let mut y = y32.clone();
+                kernel(&mut y, &x32, &w32, rows);
+                for r in 0..rows {
+                    let (yr, xr) = (&y32[r * n..(r + 1) * n], &x32[r * k..(r + 1) * k]);
+                    let (want, scale) = reference(&widen(yr), &widen(xr), &widen(&w32));
+                    let got = &y[r * n..(r + 1) * n];
+                    check(name, (k, n), got, &want, &scale, 1e-5);
+                }
+            }
+            for (name, kernel) in f64s {
+                let mut y = y0.clone();
+                kernel(&mut y, &x, &w, rows);
+                for r in 0..rows {
+                    let (yr, xr) = (&y0[r * n..(r + 1) * n], &x[r * k..(r + 1) * k]);
+                    let (want, scale) = reference(yr, xr, &w);
+                    check(name, (k, n), &y[r * n..(r + 1) * n], &want, &scale, 1e-12);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_rows_zero_rows() {
+        gemm_rows_acc_f32(&mut [], &[], &[1.0; 3], 0);
+        gemm_rows_acc_f64_portable(&mut [], &[], &[], 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm_rows: matrix size")]
+    fn gemm_rows_wrong_matrix_size_panics() {
+        gemm_rows_acc_f32(&mut [0.0; 8], &[1.0; 6], &[0.0; 11], 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm_rows: x.len() is not a multiple of rows")]
+    fn gemm_rows_ragged_x_panics() {
+        gemm_rows_acc_f64(&mut [0.0; 8], &[1.0; 7], &[0.0; 12], 2);
     }
 }

@@ -8,5 +8,5 @@ mod dispatch;
 mod gemv;
 mod tanh;
 
-pub use gemv::{gemv_acc_f32, gemv_acc_f64};
+pub use gemv::{gemm_rows_acc_f32, gemm_rows_acc_f64, gemv_acc_f32, gemv_acc_f64};
 pub use tanh::{tanh_f32, tanh_f64};

@@ -4,7 +4,7 @@ use crate::Scalar;
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 
 /// `y = x · w + b` for a batch of rows: `x` is `B × I`, `w` is `I × O`, `y` is `B × O`,
-/// through one matrix product ([`accumulate`]).
+/// ([`accumulate`]).
 pub fn forward<S: Scalar>(
     x: ArrayView2<S>,
     w: ArrayView2<S>,
@@ -41,22 +41,25 @@ fn set_bias<'a, S: Scalar>(
     y
 }
 
-/// `y += x · w` through one matrix product. A row's result does not depend on how many rows
-/// are given, so a batch computes exactly what each of its sequences computes alone.
+/// `y += x · w`, row by row with the hand-written kernels. Each row's result is bit for bit
+/// what that row gives alone (and what a per-token step gives it), whatever the number of
+/// rows: a batch computes exactly what each of its sequences computes alone, and a windowed
+/// form exactly what the step loop computes. Operands that are not contiguous row-major
+/// views fall back to a general matrix product, without that guarantee.
 pub fn accumulate<S: Scalar>(x: ArrayView2<S>, w: ArrayView2<S>, mut y: ArrayViewMut2<S>) {
+    let rows = x.nrows();
+    if let (Some(xs), Some(ws), Some(ys)) = (x.as_slice(), w.as_slice(), y.as_slice_mut()) {
+        if rows > 0 {
+            S::gemm_rows_acc(ys, xs, ws, rows);
+        }
+        return;
+    }
     ndarray::linalg::general_mat_mul(S::one(), &x, &w, S::one(), &mut y);
 }
 
-/// `y += x · w` for a per-token step: a single row goes through the hand-written
-/// matrix–vector kernel (the fast path at batch 1), more rows through [`accumulate`]. Its
-/// rounding may differ from [`accumulate`]'s in the last bits.
-pub fn accumulate_step<S: Scalar>(x: ArrayView2<S>, w: ArrayView2<S>, mut y: ArrayViewMut2<S>) {
-    if x.nrows() == 1 {
-        if let (Some(xs), Some(ws), Some(ys)) = (x.as_slice(), w.as_slice(), y.as_slice_mut()) {
-            S::gemv_acc(ys, xs, ws);
-            return;
-        }
-    }
+/// [`accumulate`] for a per-token step (the same arithmetic; kept as its own name so step
+/// paths read as such).
+pub fn accumulate_step<S: Scalar>(x: ArrayView2<S>, w: ArrayView2<S>, y: ArrayViewMut2<S>) {
     accumulate(x, w, y);
 }
 

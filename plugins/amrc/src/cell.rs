@@ -201,12 +201,10 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         tape.y.clear();
         tape.y.resize(rows * o, S::zero());
         // The input projection of every step at once; only the memory update is sequential.
-        general_mat_mul(
-            S::one(),
-            &mat(&tape.x, rows, i),
-            &params.mat(W_H),
-            S::zero(),
-            &mut mat_mut(&mut tape.n, rows, h),
+        linear::accumulate(
+            mat(&tape.x, rows, i),
+            params.mat(W_H),
+            mat_mut(&mut tape.n, rows, h),
         );
         let (m, rest) = state.data_mut().split_at_mut(b * h);
         let (s, p) = rest.split_at_mut(b * h);
