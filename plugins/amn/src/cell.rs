@@ -347,7 +347,11 @@ impl<S: Scalar> AmnCell<S> {
             for j in 0..h {
                 let (fv, hv) = (fr[j], hr[j]);
                 let tau = a[j] + bf[j] * fv.abs();
-                let c = clip(hv + dt * (bf[j] * fv - tau * hv), lc);
+                // Design mode (the one with the LRU input term) feeds the LRU the liquid
+                // neuron's Euler increment, so the recurrence's gain is Λ − dt·τ·mix < 1; the
+                // reference adds the whole liquid state, a gain above 1 that saturates.
+                let base = if XE { S::zero() } else { hv };
+                let c = clip(base + dt * (bf[j] * fv - tau * hv), lc);
                 if REC {
                     c_out[o + j] = c;
                 }
@@ -761,7 +765,7 @@ impl<S: Scalar> AmnCell<S> {
                 }
             }
             acc_t(dzq, pq, &qt, &mut ds);
-            // s = clip(Λ s_{t−1} + c + x E), c = clip(h_{t−1} + dt(−τ h_{t−1} + Bf f)).
+            // s = clip(Λ s_{t−1} + c + x E), c = clip([reference: h_{t−1}] + dt(−τ h_{t−1} + Bf f)).
             let dps = &mut dps_all[cur..nxt];
             let du = &mut du_all[cur..nxt];
             let cs = &tape.c[cur..nxt];
@@ -785,7 +789,8 @@ impl<S: Scalar> AmnCell<S> {
                     let (fv, hv) = (fs[idx], h_prev[idx]);
                     let (a, bf) = (coef.a[n], coef.bf[n]);
                     let tau = a + bf * fv.abs();
-                    d_h[idx] = gc * (one - dt * tau);
+                    let keep = if self.design { zero } else { one };
+                    d_h[idx] = gc * (keep - dt * tau);
                     let dtau = -dt * hv * gc;
                     ga[n] += dtau;
                     gbf[n] += dt * fv * gc + dtau * fv.abs();

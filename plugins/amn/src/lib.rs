@@ -8,7 +8,7 @@
 //! f_t  = tanh(x_t B)                                       B: I×H
 //! A    = softplus(a_raw),  Bf = softplus(bf_raw)            per-neuron rigidity and fluidity (> 0)
 //! τ_t  = A + Bf ⊙ |f_t|
-//! c_t  = clip(h_{t−1} + dt·(−τ_t ⊙ h_{t−1} + Bf ⊙ f_t), ±lc_clip)      one Euler step
+//! c_t  = clip(dt·(−τ_t ⊙ h_{t−1} + Bf ⊙ f_t), ±lc_clip)   the liquid neuron's Euler increment
 //! Λ    = sigmoid(lambda_raw)                                diagonal, inside (0, 1)
 //! s_t  = clip(Λ ⊙ s_{t−1} + c_t + x_t E, ±lru_clip)        E: I×H, the LRU's input term
 //! q_t  = tanh(s_t Q)                                        Q: H×M
@@ -26,7 +26,8 @@
 //! `A ∈ U[0.5, 1]`, `Bf ∈ U[0.1, 0.4]`, `Λ ∈ U[0.95, 0.99]`, as in the reference.
 //!
 //! `compat: "reference"` runs the reference implementation's forward pass (`amn.c`,
-//! `amn_forward`): the same equations **without** the LRU input term `x E`, and with `A`,
+//! `amn_forward`): the same equations **without** the LRU input term `x E`, with the whole
+//! liquid state `c_t = clip(h_{t−1} + dt·(…))` added to the LRU, and with `A`,
 //! `Bf` and `Λ` used as they are — in this mode the parameters `a`, `bf`, `lambda` are the
 //! values themselves, not reparametrised. Its constants are this entry's parameters, whose
 //! defaults are the reference's values (mix 0.7, clips 10/10/100/5, write scale 0.01). Its
@@ -47,11 +48,13 @@
 //! within a step or two or the manifold feedback runs away into the clips, and the loss
 //! stops being smooth enough to check its gradients against finite differences.
 //!
-//! **Note on the dynamics** (both modes, inherited from the reference): the liquid state
-//! starts from the previous *combined* `h`, so `s_t ≈ (Λ + mix·(1 − dt·τ))·s_{t−1} + …`; at
-//! the reference's initialisation that gain is ≈ 1.6, and `s` runs into `±lru_clip` within
-//! about twenty steps even for small inputs. Training can move `Λ`, `A`, `Bf` (all learned
-//! here) out of that regime.
+//! **Why the LRU takes the increment.** The liquid step starts from the previous *combined*
+//! `h`. The reference adds the whole stepped state to the LRU, so
+//! `s_t ≈ (Λ + mix·(1 − dt·τ))·s_{t−1} + …`: at its initialisation a gain of about 1.6, and
+//! `s` runs into `±lru_clip` within about twenty steps even for small inputs (measured), where
+//! the clip kills every gradient. The design feeds the LRU the Euler increment instead — the
+//! LRU is the integrator — so the gain is `Λ − mix·dt·τ < 1` and the state stays in range.
+//! `mnnn compare` on delayed recall shows the difference.
 //!
 //! **Diagnostics**: `manifold_energy` = mean |M|; `mean_lc_timescale` = mean over neurons of
 //! `1/A`, the liquid time scale at rest (`f = 0`; the reference's statistic used the last
