@@ -58,6 +58,11 @@ fn value(range: &ParamRange) -> BoxedStrategy<String> {
         RangeKind::Int { min, small, .. } => {
             (min..=small.max(min)).prop_map(|v| v.to_string()).boxed()
         }
+        RangeKind::IntDrawn {
+            draw_min, draw_max, ..
+        } => (draw_min..=draw_max.max(draw_min))
+            .prop_map(|v| v.to_string())
+            .boxed(),
         RangeKind::Float { min, max } => (min..=max).prop_map(|v| format!("{v:?}")).boxed(),
         RangeKind::Choice(cs) => proptest::sample::select(cs.to_vec())
             .prop_map(|c| format!("{c:?}"))

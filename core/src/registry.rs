@@ -56,6 +56,20 @@ pub enum RangeKind {
         /// Largest value the conformance suite draws (keeps its cases fast).
         small: u64,
     },
+    /// An integer in `[min, max]` the conformance suite draws from `[draw_min, draw_max]`
+    /// rather than from `min` up: for a size whose smallest valid values make a model too
+    /// ill-conditioned for finite differences (LayerNorm over two features is nearly a sign
+    /// function), while staying valid for users.
+    IntDrawn {
+        /// Smallest valid value.
+        min: u64,
+        /// Largest valid value.
+        max: u64,
+        /// Smallest value the suite draws.
+        draw_min: u64,
+        /// Largest value the suite draws.
+        draw_max: u64,
+    },
     /// A finite float in `[min, max]`.
     Float {
         /// Smallest valid value.
@@ -82,7 +96,7 @@ impl ParamRange {
     /// Values of the field's type that the entry must refuse, as RON text.
     pub fn invalid_values(&self) -> Vec<String> {
         match self.kind {
-            RangeKind::Int { min, max, .. } => {
+            RangeKind::Int { min, max, .. } | RangeKind::IntDrawn { min, max, .. } => {
                 let mut v = Vec::new();
                 if min > 0 {
                     v.push((min - 1).to_string());

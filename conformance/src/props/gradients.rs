@@ -9,10 +9,10 @@ use ndarray::Array2;
 
 /// Largest relative error allowed per tensor.
 pub const TOLERANCE: f64 = 1e-6;
-const STEPS: [f64; 4] = [1e-5, 1e-4, 1e-6, 1e-3];
+const STEPS: [f64; 5] = [1e-5, 1e-4, 1e-6, 1e-3, 1e-7];
 
-/// Compares `analytic` with central differences at step 1e-5, and, if that misses, at 1e-4
-/// and 1e-6 and by Richardson extrapolation (a wrong gradient misses at every step; a right
+/// Compares `analytic` with central differences at step 1e-5, and, if that misses, at 1e-4,
+/// 1e-6, 1e-3 and 1e-7 and by Richardson extrapolation (a wrong gradient misses at every step; a right
 /// one on a strongly curved or very flat loss only at some), keeping the best.
 fn verify(
     what: &str,

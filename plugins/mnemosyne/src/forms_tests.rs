@@ -1,0 +1,283 @@
+//! The tape's chunked forms against the independent token loop of [`crate::reference`].
+
+use crate::memory::{self, Fast, HeadParams, Tokens};
+use crate::params::Memory;
+use crate::program::{Cut, segments};
+use crate::reference::{Head, Stream, Weights, relative_error};
+use crate::tape::{Tape, Var};
+use mnnn_core::Rng;
+use ndarray::{Array1, Array2};
+
+fn normal(rng: &mut Rng, r: usize, c: usize, sd: f64) -> Array2<f64> {
+    Array2::from_shape_fn((r, c), |_| sd * rng.normal())
+}
+
+fn unit_rows(mut a: Array2<f64>) -> Array2<f64> {
+    for mut row in a.rows_mut() {
+        let n = row.dot(&row).sqrt();
+        row.mapv_inplace(|v| v / n);
+    }
+    a
+}
+
+struct Setup {
+    head: Head,
+    stream: Stream,
+    phi: Weights,
+    s: Weights,
+}
+
+fn setup(
+    memory: Memory,
+    last_layer: bool,
+    momentum: bool,
+    forget: bool,
+    gate: bool,
+    lr: f64,
+    seed: u64,
+) -> Setup {
+    let (d, t) = (4, 23);
+    let mut rng = Rng::new(seed);
+    let h = 4 * d;
+    let ln = (memory != Memory::Linear).then(|| {
+        (
+            Array1::from_shape_fn(d, |_| 1.0 + 0.2 * rng.normal()),
+            Array1::from_shape_fn(d, |_| 0.2 * rng.normal()),
+        )
+    });
+    let static_w1 = (memory == Memory::Mlp && last_layer).then(|| {
+        (
+            normal(&mut rng, d, h, 0.5),
+            Array1::from_shape_fn(h, |_| 0.1 * rng.normal()),
+        )
+    });
+    let shapes: Vec<(usize, usize, bool)> = match (memory, last_layer) {
+        (Memory::Linear, _) => vec![(d, d, false)],
+        (Memory::TttLinear, _) => vec![(d, d, true)],
+        (Memory::Mlp, false) => vec![(d, h, true), (h, d, true)],
+        (Memory::Mlp, true) => vec![(h, d, true)],
+    };
+    let mut make = |sd: f64| Weights {
+        w: shapes
+            .iter()
+            .map(|&(r, c, _)| normal(&mut rng, r, c, sd))
+            .collect(),
+        b: shapes
+            .iter()
+            .map(|&(_, c, b)| b.then(|| Array1::from_shape_fn(c, |_| sd * rng.normal())))
+            .collect(),
+    };
+    let phi = make(0.3);
+    let s = if momentum {
+        make(0.05)
+    } else {
+        phi.zeros_like()
+    };
+    let stream = Stream {
+        q: unit_rows(normal(&mut rng, t, d, 1.0)),
+        k: unit_rows(normal(&mut rng, t, d, 1.0)),
+        v: normal(&mut rng, t, d, 1.0),
+        theta: (0..t).map(|_| lr * rng.uniform_in(0.2, 1.0)).collect(),
+        log_keep: forget.then(|| {
+            (0..t)
+                .map(|_| (1.0 - rng.uniform_in(0.0, 0.2)).ln())
+                .collect()
+        }),
+        log_eta: momentum.then(|| (0..t).map(|_| rng.uniform_in(0.2, 0.9).ln()).collect()),
+    };
+    let head = Head {
+        memory,
+        ln,
+        static_w1,
+        gate: gate.then(|| (0.6, -1.0)),
+    };
+    Setup {
+        head,
+        stream,
+        phi,
+        s,
+    }
+}
+
+fn leaf_weights(t: &mut Tape<f64>, w: &Weights) -> Fast {
+    Fast {
+        w: w.w.iter().map(|m| t.leaf(m.clone())).collect(),
+        b: w.b
+            .iter()
+            .map(|b| {
+                b.as_ref()
+                    .map(|b| t.leaf(b.view().insert_axis(ndarray::Axis(0)).to_owned()))
+            })
+            .collect(),
+    }
+}
+
+fn col(t: &mut Tape<f64>, v: &[f64]) -> Var {
+    t.leaf(Array2::from_shape_vec((v.len(), 1), v.to_vec()).unwrap())
+}
+
+/// The tape's output for the whole stream cut into segments of the inner chunk `b`
+/// (`exact`: blocks of `b` by the delta rule's exact algorithm, sequential semantics).
+fn tape_run(su: &Setup, b: usize, exact: bool) -> Array2<f64> {
+    let mut t = Tape::new();
+    let st = &su.stream;
+    let (q, k, v) = (
+        t.leaf(st.q.clone()),
+        t.leaf(st.k.clone()),
+        t.leaf(st.v.clone()),
+    );
+    let theta = col(&mut t, &st.theta);
+    let keep = st.log_keep.as_ref().map(|l| col(&mut t, l));
+    let eta = st.log_eta.as_ref().map(|l| col(&mut t, l));
+    let hp = HeadParams {
+        ln: su.head.ln.as_ref().map(|(g, b)| {
+            (
+                t.leaf(g.view().insert_axis(ndarray::Axis(0)).to_owned()),
+                t.leaf(b.view().insert_axis(ndarray::Axis(0)).to_owned()),
+            )
+        }),
+        static_w1: su.head.static_w1.as_ref().map(|(w, b)| {
+            (
+                t.leaf(w.clone()),
+                t.leaf(b.view().insert_axis(ndarray::Axis(0)).to_owned()),
+            )
+        }),
+        gate: su.head.gate.map(|(a, c)| {
+            (
+                t.leaf(Array2::from_elem((1, 1), a)),
+                t.leaf(Array2::from_elem((1, 1), c)),
+            )
+        }),
+    };
+    let mut phi = leaf_weights(&mut t, &su.phi);
+    let mut mom = st.log_eta.as_ref().map(|_| leaf_weights(&mut t, &su.s));
+    let mut snap = phi.clone();
+    let len = st.q.nrows();
+    let (chunk, cut) = if exact {
+        (1, Cut::Chunks(b))
+    } else {
+        (b, Cut::Chunks(b))
+    };
+    let (segs, _) = segments(len, chunk, 0, cut);
+    let mut outs = Vec::new();
+    for (t0, n, fresh) in segs {
+        let tok = Tokens {
+            q: t.rows(q, t0, n),
+            k: t.rows(k, t0, n),
+            v: t.rows(v, t0, n),
+            theta: t.rows(theta, t0, n),
+            log_keep: keep.map(|x| t.rows(x, t0, n)),
+            log_eta: eta.map(|x| t.rows(x, t0, n)),
+        };
+        let out = if exact {
+            memory::exact_segment(&mut t, &phi, &tok)
+        } else {
+            let at = if fresh { phi.clone() } else { snap.clone() };
+            memory::segment(
+                &mut t,
+                &shapes_for(&su.head),
+                &hp,
+                &phi,
+                mom.as_ref(),
+                &at,
+                &tok,
+            )
+        };
+        outs.push(out.o);
+        phi = out.phi;
+        mom = out.momentum;
+        if (t0 + n) % chunk == 0 {
+            snap = phi.clone();
+        }
+    }
+    let o = t.concat_rows(outs);
+    t.value(o).clone()
+}
+
+fn shapes_for(head: &Head) -> crate::shapes::Shapes {
+    let p = crate::params::MnemosyneParams {
+        memory: head.memory,
+        update: if head.static_w1.is_some() {
+            crate::params::Update::LastLayer
+        } else {
+            crate::params::Update::All
+        },
+        head_dim: 4,
+        ..Default::default()
+    };
+    crate::shapes::Shapes::new(
+        &p,
+        mnnn_core::Dims {
+            input: 1,
+            output: 1,
+        },
+    )
+}
+
+const MEMORIES: [(Memory, bool); 4] = [
+    (Memory::Linear, false),
+    (Memory::TttLinear, false),
+    (Memory::Mlp, false),
+    (Memory::Mlp, true),
+];
+
+#[test]
+fn the_dual_form_equals_the_token_loop_at_every_chunk_size() {
+    let mut worst: f64 = 0.0;
+    for (mi, &(memory, last)) in MEMORIES.iter().enumerate() {
+        for flags in 0..8u64 {
+            let (mom, forget, gate) = (flags & 1 == 1, flags & 2 == 2, flags & 4 == 4);
+            let su = setup(
+                memory,
+                last,
+                mom,
+                forget,
+                gate,
+                0.8,
+                100 * mi as u64 + flags,
+            );
+            for b in [1, 2, 3, 4, 7, 16, 64] {
+                let (want, _, _) = su.head.run(&su.stream, b, su.phi.clone(), su.s.clone());
+                let got = tape_run(&su, b, false);
+                let err = relative_error(got.view(), want.view());
+                worst = worst.max(err);
+                assert!(
+                    err < 1e-10,
+                    "{memory:?} last_layer {last} momentum {mom} forget {forget} gate {gate} b {b}: {err:e}"
+                );
+            }
+        }
+    }
+    assert!(worst > 0.0, "some rounding is expected between two codes");
+}
+
+#[test]
+fn the_exact_delta_form_equals_the_sequential_loop_at_every_block() {
+    for forget in [false, true] {
+        let su = setup(
+            Memory::Linear,
+            false,
+            false,
+            forget,
+            false,
+            1.0,
+            7 + forget as u64,
+        );
+        let (want, _, _) = su.head.run(&su.stream, 1, su.phi.clone(), su.s.clone());
+        for b in [1, 2, 3, 5, 8, 23, 64] {
+            let got = tape_run(&su, b, true);
+            let err = relative_error(got.view(), want.view());
+            assert!(err < 1e-10, "forget {forget} block {b}: {err:e}");
+        }
+    }
+}
+
+#[test]
+fn chunking_is_an_approximation_beyond_one_token() {
+    // The mini-batch form is a different function at b > 1: a test that cannot tell them
+    // apart would not be testing anything.
+    let su = setup(Memory::Linear, false, false, false, false, 1.0, 3);
+    let (seq, _, _) = su.head.run(&su.stream, 1, su.phi.clone(), su.s.clone());
+    let chunked = tape_run(&su, 4, false);
+    assert!(relative_error(chunked.view(), seq.view()) > 1e-3);
+}

@@ -1,0 +1,105 @@
+//! The sparse sidecar: at most `K` (key, value, score) entries holding the most surprising
+//! tokens seen so far, read by softmax attention over the cache and a learned null slot.
+//!
+//! After token `t` is read, it enters the cache if a slot is free or if its surprise is
+//! strictly above the lowest score held (which is evicted). Token `t` reads the cache as it
+//! was before `t` entered, so the read is causal. Which tokens are kept is piecewise
+//! constant in the parameters and carries no gradient; the reads do (to queries, to the kept
+//! keys and values, to the null slot and to the read gate).
+
+use crate::tape::{Tape, Trans, Var};
+use mnnn_core::Scalar;
+use ndarray::Array2;
+
+/// A cache as the tape sees it.
+#[derive(Clone, Debug)]
+pub struct Cache<S> {
+    /// `K × d` keys.
+    pub keys: Var,
+    /// `K × d` values.
+    pub values: Var,
+    /// Retention score per slot.
+    pub scores: Vec<S>,
+    /// Whether each slot holds an entry.
+    pub used: Vec<bool>,
+}
+
+/// What the sidecar adds to the head's read, and the cache after the window.
+pub struct SidecarOut<S> {
+    /// `gate ⊙ read`, `n × d`.
+    pub o: Var,
+    /// The cache after every token of the window.
+    pub cache: Cache<S>,
+}
+
+/// Reads and updates the cache over `n` tokens.
+#[allow(clippy::too_many_arguments)]
+pub fn run<S: Scalar>(
+    t: &mut Tape<S>,
+    cache: &Cache<S>,
+    q: Var,
+    k: Var,
+    v: Var,
+    surprise: &[S],
+    null: Var,
+    gate: Var,
+) -> SidecarOut<S> {
+    let slots = cache.used.len();
+    let n = t.dim(q).0;
+    let d = t.dim(q).1;
+    // Candidates: the K slots as they were, then the window's tokens.
+    let width = 1 + slots + n;
+    let mut mask = vec![false; n * width];
+    let mut held: Vec<Option<usize>> = (0..slots).map(|i| cache.used[i].then_some(i)).collect();
+    let mut scores = cache.scores.clone();
+    for (tok, &s) in surprise.iter().enumerate() {
+        let row = &mut mask[tok * width..(tok + 1) * width];
+        row[0] = true;
+        for c in held.iter().flatten() {
+            row[1 + c] = true;
+        }
+        let free = held.iter().position(Option::is_none);
+        let slot = free.or_else(|| {
+            let (at, low) = scores
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, S::infinity()),
+                    |acc, (i, &v)| if v < acc.1 { (i, v) } else { acc },
+                );
+            (s > low).then_some(at)
+        });
+        if let Some(at) = slot {
+            held[at] = Some(slots + tok);
+            scores[at] = s;
+        }
+    }
+    let cand_k = t.concat_rows(vec![cache.keys, k]);
+    let cand_v = t.concat_rows(vec![cache.values, v]);
+    let logits = t.matmul(q, cand_k, Trans::NT);
+    let logits = t.scale(logits, 1.0 / (d as f64).sqrt());
+    let ones = t.leaf(Array2::ones((n, 1)));
+    let null_col = t.matmul(ones, null, Trans::NN);
+    let all = t.concat_cols(vec![null_col, logits]);
+    let p = t.softmax(all, mask);
+    let p = t.cols(p, 1, slots + n);
+    let read = t.matmul(p, cand_v, Trans::NN);
+    let o = t.mul_col(read, gate);
+    let index: Vec<usize> = held
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.unwrap_or(i))
+        .collect();
+    let used = held.iter().map(Option::is_some).collect();
+    let keys = t.gather_rows(cand_k, index.clone());
+    let values = t.gather_rows(cand_v, index);
+    SidecarOut {
+        o,
+        cache: Cache {
+            keys,
+            values,
+            scores,
+            used,
+        },
+    }
+}

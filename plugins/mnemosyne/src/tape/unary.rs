@@ -1,0 +1,109 @@
+//! Elementwise functions with their first derivatives.
+
+use mnnn_core::Scalar;
+
+/// `√(2/π)`, the tanh-GELU's inner scale.
+const C: f64 = 0.797_884_560_802_865_4;
+/// The tanh-GELU's cubic coefficient.
+const A: f64 = 0.044_715;
+
+/// An elementwise function.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary {
+    /// `x²`
+    Square,
+    /// `(x + eps)^(−1/2)`
+    Rsqrt(f64),
+    /// `(x + eps)^(1/2)`
+    Sqrt(f64),
+    /// `1 / x`
+    Recip,
+    /// `eˣ`
+    Exp,
+    /// `1 / (1 + e⁻ˣ)`
+    Sigmoid,
+    /// `ln(1 + eˣ)`
+    Softplus,
+    /// `ln σ(x) = −softplus(−x)`
+    LogSigmoid,
+    /// The tanh approximation of GELU.
+    Gelu,
+    /// The derivative of [`Unary::Gelu`] (so the inner learner's own backward can be
+    /// differentiated).
+    GeluPrime,
+}
+
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+fn softplus(x: f64) -> f64 {
+    if x > 30.0 {
+        x
+    } else {
+        x.max(0.0) + (-x.abs()).exp().ln_1p()
+    }
+}
+
+fn gelu(x: f64) -> f64 {
+    let th = (C * (x + A * x * x * x)).tanh();
+    0.5 * x * (1.0 + th)
+}
+
+fn gelu_prime(x: f64) -> f64 {
+    let th = (C * (x + A * x * x * x)).tanh();
+    let du = C * (1.0 + 3.0 * A * x * x);
+    0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * du
+}
+
+fn gelu_second(x: f64) -> f64 {
+    let th = (C * (x + A * x * x * x)).tanh();
+    let du = C * (1.0 + 3.0 * A * x * x);
+    let ddu = 6.0 * A * C * x;
+    (1.0 - th * th) * (du + 0.5 * x * (ddu - 2.0 * th * du * du))
+}
+
+impl Unary {
+    /// `f(x)`. Computed in f64 and rounded once, so f32 and f64 models differ only by that
+    /// rounding.
+    pub fn apply<S: Scalar>(self, x: S) -> S {
+        let x = x.as_f64();
+        S::from_f64(match self {
+            Unary::Square => x * x,
+            Unary::Rsqrt(eps) => 1.0 / (x + eps).sqrt(),
+            Unary::Sqrt(eps) => (x + eps).sqrt(),
+            Unary::Recip => 1.0 / x,
+            Unary::Exp => x.exp(),
+            Unary::Sigmoid => sigmoid(x),
+            Unary::Softplus => softplus(x),
+            Unary::LogSigmoid => -softplus(-x),
+            Unary::Gelu => gelu(x),
+            Unary::GeluPrime => gelu_prime(x),
+        })
+    }
+
+    /// `f′(x)`.
+    pub fn derivative<S: Scalar>(self, x: S) -> S {
+        let x = x.as_f64();
+        S::from_f64(match self {
+            Unary::Square => 2.0 * x,
+            Unary::Rsqrt(eps) => -0.5 / ((x + eps) * (x + eps).sqrt()),
+            Unary::Sqrt(eps) => 0.5 / (x + eps).sqrt(),
+            Unary::Recip => -1.0 / (x * x),
+            Unary::Exp => x.exp(),
+            Unary::Sigmoid => {
+                let s = sigmoid(x);
+                s * (1.0 - s)
+            }
+            Unary::Softplus => sigmoid(x),
+            Unary::LogSigmoid => sigmoid(-x),
+            Unary::Gelu => gelu_prime(x),
+            Unary::GeluPrime => gelu_second(x),
+        })
+    }
+}
