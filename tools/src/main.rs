@@ -64,7 +64,7 @@ enum Command {
         #[arg(long)]
         all: bool,
         /// The task: sines, mackey-glass, delayed-recall, adding, selective-copying, mqar,
-        /// passkey.
+        /// mqar-basic (Zoology's basic configuration), passkey.
         #[arg(long, default_value = "delayed-recall")]
         task: String,
         /// The task's thorough settings (the passkey sweep up to 256K tokens).

@@ -20,7 +20,9 @@ pub enum Budget {
 /// What to compare and how.
 #[derive(Clone, Debug)]
 pub struct CompareConfig {
-    /// Entry names; the memoryless `linear` baseline is always added.
+    /// Entry names or preset names (a file stem of `zoo/presets`, e.g. `mnemosyne-nogate`,
+    /// which compares that configuration under its own name); the memoryless `linear`
+    /// baseline is always added.
     pub entries: Vec<String>,
     /// The task.
     pub task: Task,
@@ -80,9 +82,43 @@ impl CompareConfig {
             ));
         }
         for e in &self.entries {
-            crate::find(e)?;
+            Contender::resolve(e)?;
         }
         Ok(())
+    }
+}
+
+/// A row of the comparison: an entry with its default params, or a preset.
+#[derive(Clone, Debug, PartialEq)]
+struct Contender {
+    /// The row's name: the entry's canonical name, or the preset's.
+    label: String,
+    /// Registry name.
+    model: String,
+    /// Canonical RON params (`None`: the entry's defaults).
+    params: Option<String>,
+}
+
+impl Contender {
+    fn resolve(name: &str) -> Result<Contender> {
+        match crate::find(name) {
+            Ok(e) => Ok(Contender {
+                label: e.name.to_string(),
+                model: e.name.to_string(),
+                params: None,
+            }),
+            Err(err) => {
+                let Some((stem, text)) = crate::presets().iter().find(|(s, _)| *s == name) else {
+                    return Err(err);
+                };
+                let rc = mnnn_core::config::parse(text, &format!("preset {stem}"))?;
+                Ok(Contender {
+                    label: stem.to_string(),
+                    model: rc.model,
+                    params: Some(rc.params),
+                })
+            }
+        }
     }
 }
 
@@ -182,14 +218,14 @@ fn train_config(data: &TaskData, budget: Budget, lr: f64, seed: u64) -> TrainCon
 
 /// Trains a fresh model of `entry` on `data`; returns it with its report.
 fn train(
-    entry: &str,
+    entry: &Contender,
     data: &TaskData,
     budget: Budget,
     lr: f64,
     seed: u64,
 ) -> Result<(Box<dyn DynModel<f32>>, mnnn_core::FitReport)> {
     let train = data.train.cast::<f32>();
-    let mut m = crate::create::<f32>(entry, None, &train.io, seed)?;
+    let mut m = crate::create::<f32>(&entry.model, entry.params.as_deref(), &train.io, seed)?;
     let report = m.fit(&train, &train_config(data, budget, lr, seed), &mut |_| {})?;
     Ok((m, report))
 }
@@ -292,15 +328,15 @@ fn peak_rss_mib() -> Option<f64> {
 /// Runs the comparison; `progress` hears about every training run.
 pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<Comparison> {
     cfg.validate()?;
-    let mut names: Vec<String> = Vec::new();
+    let mut names: Vec<Contender> = Vec::new();
     for e in &cfg.entries {
-        let canonical = crate::find(e)?.name.to_string();
-        if !names.contains(&canonical) {
-            names.push(canonical);
+        let c = Contender::resolve(e)?;
+        if !names.contains(&c) {
+            names.push(c);
         }
     }
-    if !names.iter().any(|n| n == "linear") {
-        names.push("linear".into());
+    if !names.iter().any(|n| n.label == "linear") {
+        names.push(Contender::resolve("linear")?);
     }
     let sweep = cfg.task.sweep();
     let points_per_seed = sweep.as_ref().map_or(1, |(_, v)| v.len());
@@ -318,8 +354,9 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
         .collect::<Result<_>>()?;
     let metric = base[0].metric;
     let mut rows = Vec::new();
-    for name in &names {
-        let entry = crate::find(name)?;
+    for contender in &names {
+        let name = &contender.label;
+        let entry = crate::find(&contender.model)?;
         let peak_ok = reset_peak_rss();
         let mut tps = Vec::new();
         // Learning-rate search on seed 0; the winner's model is seed 0's result.
@@ -331,7 +368,7 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                 done,
                 total,
             });
-            let outcome = train(name, &base[0], cfg.budget, lr, 0);
+            let outcome = train(contender, &base[0], cfg.budget, lr, 0);
             done += 1;
             let (m, r) = match outcome {
                 Ok(x) => x,
@@ -358,7 +395,7 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                         total,
                     });
                     let data = task.generate(seed)?;
-                    let (m, r) = train(name, &data, cfg.budget, lr, seed)?;
+                    let (m, r) = train(contender, &data, cfg.budget, lr, seed)?;
                     done += 1;
                     tps.push(r.tokens_per_second);
                     let mut sc = scores(m.as_ref(), &data)?.swap_remove(0);
@@ -380,7 +417,7 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                     done,
                     total,
                 });
-                let (m, r) = train(name, &base[seed as usize], cfg.budget, lr, seed)?;
+                let (m, r) = train(contender, &base[seed as usize], cfg.budget, lr, seed)?;
                 done += 1;
                 tps.push(r.tokens_per_second);
                 seed_scores.push(scores(m.as_ref(), &base[seed as usize])?);
@@ -428,6 +465,15 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn presets_compare_under_their_own_name() {
+        let c = Contender::resolve("mnemosyne-nogate").unwrap();
+        assert_eq!((c.label.as_str(), c.model.as_str()), ("mnemosyne-nogate", "mnemosyne"));
+        assert!(c.params.unwrap().contains("\"none\""));
+        assert_eq!(Contender::resolve("amrc").unwrap().params, None);
+        assert!(Contender::resolve("mnemosyne-nogat").is_err());
+    }
+
     use super::*;
 
     #[test]

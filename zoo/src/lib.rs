@@ -41,6 +41,8 @@ pub use mnnn_amrc as amrc;
 pub use mnnn_dtpn as dtpn;
 /// The memoryless linear baseline.
 pub use mnnn_linear as linear;
+/// MNEMOSYNE, a memory that is a small network trained at inference time.
+pub use mnnn_mnemosyne as mnemosyne;
 /// PMRC, the persistent memory recurrent cell.
 pub use mnnn_pmrc as pmrc;
 
@@ -61,6 +63,10 @@ pub fn presets() -> &'static [(&'static str, &'static str)] {
         preset!("amrc"),
         preset!("amrc-long-echo"),
         preset!("dtpn"),
+        preset!("mnemosyne"),
+        preset!("mnemosyne-delta"),
+        preset!("mnemosyne-nogate"),
+        preset!("mnemosyne-nosidecar"),
         preset!("pmrc"),
         preset!("pmrc-plain"),
     ]

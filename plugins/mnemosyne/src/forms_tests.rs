@@ -281,3 +281,46 @@ fn chunking_is_an_approximation_beyond_one_token() {
     let chunked = tape_run(&su, 4, false);
     assert!(relative_error(chunked.view(), seq.view()) > 1e-3);
 }
+
+#[test]
+fn the_inner_gradient_is_the_gradient_of_the_inner_loss() {
+    for (mi, &(memory, last)) in MEMORIES.iter().enumerate() {
+        let su = setup(memory, last, false, false, false, 1.0, 40 + mi as u64);
+        let (k, v) = (su.stream.k.row(0), su.stream.v.row(0));
+        let loss = |phi: &Weights| {
+            let (_, e, _) = su.head.gradient(phi, k, v);
+            0.5 * e.dot(&e)
+        };
+        let (g, _, _) = su.head.gradient(&su.phi, k, v);
+        let h = 1e-6;
+        for (i, w) in su.phi.w.iter().enumerate() {
+            for idx in 0..w.len() {
+                let (r, c) = (idx / w.ncols(), idx % w.ncols());
+                let mut up = su.phi.clone();
+                up.w[i][(r, c)] += h;
+                let mut down = su.phi.clone();
+                down.w[i][(r, c)] -= h;
+                let num = (loss(&up) - loss(&down)) / (2.0 * h);
+                let ana = g.w[i][(r, c)];
+                assert!(
+                    (num - ana).abs() < 1e-6 * (1.0 + num.abs()),
+                    "{memory:?} last {last}: w{i}[{r},{c}] analytic {ana} numeric {num}"
+                );
+            }
+            if let (Some(b), Some(gb)) = (&su.phi.b[i], &g.b[i]) {
+                for j in 0..b.len() {
+                    let mut up = su.phi.clone();
+                    up.b[i].as_mut().unwrap()[j] += h;
+                    let mut down = su.phi.clone();
+                    down.b[i].as_mut().unwrap()[j] -= h;
+                    let num = (loss(&up) - loss(&down)) / (2.0 * h);
+                    assert!(
+                        (num - gb[j]).abs() < 1e-6 * (1.0 + num.abs()),
+                        "{memory:?}: b{i}[{j}] analytic {} numeric {num}",
+                        gb[j]
+                    );
+                }
+            }
+        }
+    }
+}

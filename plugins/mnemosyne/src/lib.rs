@@ -7,7 +7,7 @@
 //! ```text
 //! u_t = ∇_φ ℓ(φ'; k_t, v_t)          (φ' = the weights at the start of the token's chunk)
 //! S_t = η_t S_{t−1} − θ_t g_t u_t     (momentum: Titans' past surprise)
-//! φ_t = (1 − α_t g_t) φ_{t−1} + S_t   (forgetting, skipped with the write)
+//! φ_t = (1 − α_t)^{g_t} φ_{t−1} + S_t  (forgetting, skipped with the write)
 //! o_t = f(q_t; φ_t)                   (read after write)
 //! ```
 //!

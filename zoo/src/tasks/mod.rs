@@ -134,15 +134,19 @@ pub enum Task {
 }
 
 /// Every task name.
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 8] = [
     "sines",
     "mackey-glass",
     "delayed-recall",
     "adding",
     "selective-copying",
     "mqar",
+    "mqar-basic",
     "passkey",
 ];
+
+/// Zoology's basic MQAR configuration: vocabulary 256, length 64, 4 key–value pairs.
+const MQAR_BASIC: (usize, usize, usize) = (256, 64, 4);
 
 impl Task {
     /// The task called `name` at its default size; `full` selects the thorough settings
@@ -163,6 +167,12 @@ impl Task {
                 pairs: 4,
                 len: 32,
                 queries: 4,
+            },
+            "mqar-basic" => Task::Mqar {
+                vocab: MQAR_BASIC.0,
+                pairs: MQAR_BASIC.2,
+                len: MQAR_BASIC.1,
+                queries: MQAR_BASIC.2,
             },
             "passkey" => Task::Passkey {
                 train_len: 64,
@@ -193,6 +203,9 @@ impl Task {
             Task::DelayedRecall { .. } => "delayed-recall",
             Task::Adding { .. } => "adding",
             Task::SelectiveCopying { .. } => "selective-copying",
+            Task::Mqar {
+                vocab, len, pairs, ..
+            } if (*vocab, *len, *pairs) == MQAR_BASIC => "mqar-basic",
             Task::Mqar { .. } => "mqar",
             Task::Passkey { .. } => "passkey",
             Task::Csv { .. } => "csv",
