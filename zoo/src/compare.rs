@@ -395,10 +395,23 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                         total,
                     });
                     let data = task.generate(seed)?;
-                    let (m, r) = train(contender, &data, cfg.budget, lr, seed)?;
+                    let outcome = train(contender, &data, cfg.budget, lr, seed);
                     done += 1;
-                    tps.push(r.tokens_per_second);
-                    let mut sc = scores(m.as_ref(), &data)?.swap_remove(0);
+                    // A run that diverges at the chosen rate scores NaN (shown as such)
+                    // instead of sinking the whole comparison.
+                    let mut sc = match outcome {
+                        Ok((m, r)) => {
+                            tps.push(r.tokens_per_second);
+                            scores(m.as_ref(), &data)?.swap_remove(0)
+                        }
+                        Err(Error::Diverged { .. }) => Score {
+                            x: None,
+                            label: String::new(),
+                            value: f64::NAN,
+                            rmse: None,
+                        },
+                        Err(e) => return Err(e),
+                    };
                     sc.x = Some(*x);
                     sc.label = x.to_string();
                     vals.push(sc);
@@ -417,10 +430,25 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                     done,
                     total,
                 });
-                let (m, r) = train(contender, &base[seed as usize], cfg.budget, lr, seed)?;
+                let outcome = train(contender, &base[seed as usize], cfg.budget, lr, seed);
                 done += 1;
-                tps.push(r.tokens_per_second);
-                seed_scores.push(scores(m.as_ref(), &base[seed as usize])?);
+                match outcome {
+                    Ok((m, r)) => {
+                        tps.push(r.tokens_per_second);
+                        seed_scores.push(scores(m.as_ref(), &base[seed as usize])?);
+                    }
+                    Err(Error::Diverged { .. }) => seed_scores.push(
+                        seed_scores[0]
+                            .iter()
+                            .map(|s| Score {
+                                value: f64::NAN,
+                                rmse: None,
+                                ..s.clone()
+                            })
+                            .collect(),
+                    ),
+                    Err(e) => return Err(e),
+                }
             }
         }
         let points = (0..seed_scores[0].len())
@@ -468,7 +496,10 @@ mod tests {
     #[test]
     fn presets_compare_under_their_own_name() {
         let c = Contender::resolve("mnemosyne-nogate").unwrap();
-        assert_eq!((c.label.as_str(), c.model.as_str()), ("mnemosyne-nogate", "mnemosyne"));
+        assert_eq!(
+            (c.label.as_str(), c.model.as_str()),
+            ("mnemosyne-nogate", "mnemosyne")
+        );
         assert!(c.params.unwrap().contains("\"none\""));
         assert_eq!(Contender::resolve("amrc").unwrap().params, None);
         assert!(Contender::resolve("mnemosyne-nogat").is_err());
