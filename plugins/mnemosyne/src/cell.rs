@@ -2,7 +2,8 @@
 //! [`program::run`] (in parallel for training windows).
 
 use crate::params::MnemosyneParams;
-use crate::program::{self, Cut, SeqTape};
+use crate::program::{self, SeqTape};
+use crate::schedule::Cut;
 use crate::shapes::{Idx, Shapes};
 use mnnn_core::cell::{Cell, Diagnostic, Dims};
 use mnnn_core::{Layout, Rng, Scalar, Tensors};
@@ -51,6 +52,19 @@ impl<S: Scalar> MnemosyneCell<S> {
         parallel: bool,
     ) -> Vec<SeqTape<S>> {
         let b = xs.dim().1;
+        if b == 1 {
+            // A batch of one is laid out exactly as one sequence: no copies (this is the
+            // streaming decode path).
+            let y = ys.index_axis_mut(Axis(1), 0);
+            return vec![program::run(
+                &self.sh,
+                params,
+                state,
+                xs.index_axis(Axis(1), 0),
+                y,
+                cut,
+            )];
+        }
         let mut states: Vec<Tensors<S>> =
             (0..b).map(|j| gather(state, &self.sh.state, j)).collect();
         let mut outs: Vec<_> = ys.axis_iter_mut(Axis(1)).collect();

@@ -1,9 +1,9 @@
 //! The tape's chunked forms against the independent token loop of [`crate::reference`].
 
-use crate::memory::{self, Fast, HeadParams, Tokens};
+use crate::memory::{self, Fast, HeadParams, HeadState, Tokens};
 use crate::params::Memory;
-use crate::program::{Cut, segments};
 use crate::reference::{Head, Stream, Weights, relative_error};
+use crate::schedule::{Cut, segments};
 use crate::tape::{Tape, Var};
 use mnnn_core::Rng;
 use ndarray::{Array1, Array2};
@@ -149,69 +149,28 @@ fn tape_run(su: &Setup, b: usize, exact: bool) -> Array2<f64> {
             )
         }),
     };
-    let mut phi = leaf_weights(&mut t, &su.phi);
-    let mut mom = st.log_eta.as_ref().map(|_| leaf_weights(&mut t, &su.s));
-    let mut snap = phi.clone();
-    let len = st.q.nrows();
+    let start = HeadState {
+        phi: leaf_weights(&mut t, &su.phi),
+        momentum: st.log_eta.as_ref().map(|_| leaf_weights(&mut t, &su.s)),
+        // Starting at a chunk boundary: the held snapshot is never read before it is set.
+        snapshot: (!exact && b > 1).then(|| leaf_weights(&mut t, &su.phi)),
+    };
+    let win = Tokens {
+        q,
+        k,
+        v,
+        theta,
+        log_keep: keep,
+        log_eta: eta,
+    };
     let (chunk, cut) = if exact {
         (1, Cut::Chunks(b))
     } else {
         (b, Cut::Chunks(b))
     };
-    let (segs, _) = segments(len, chunk, 0, cut);
-    let mut outs = Vec::new();
-    for (t0, n, fresh) in segs {
-        let tok = Tokens {
-            q: t.rows(q, t0, n),
-            k: t.rows(k, t0, n),
-            v: t.rows(v, t0, n),
-            theta: t.rows(theta, t0, n),
-            log_keep: keep.map(|x| t.rows(x, t0, n)),
-            log_eta: eta.map(|x| t.rows(x, t0, n)),
-        };
-        let out = if exact {
-            memory::exact_segment(&mut t, &phi, &tok)
-        } else {
-            let at = if fresh { phi.clone() } else { snap.clone() };
-            memory::segment(
-                &mut t,
-                &shapes_for(&su.head),
-                &hp,
-                &phi,
-                mom.as_ref(),
-                &at,
-                &tok,
-            )
-        };
-        outs.push(out.o);
-        phi = out.phi;
-        mom = out.momentum;
-        if (t0 + n) % chunk == 0 {
-            snap = phi.clone();
-        }
-    }
-    let o = t.concat_rows(outs);
-    t.value(o).clone()
-}
-
-fn shapes_for(head: &Head) -> crate::shapes::Shapes {
-    let p = crate::params::MnemosyneParams {
-        memory: head.memory,
-        update: if head.static_w1.is_some() {
-            crate::params::Update::LastLayer
-        } else {
-            crate::params::Update::All
-        },
-        head_dim: 4,
-        ..Default::default()
-    };
-    crate::shapes::Shapes::new(
-        &p,
-        mnnn_core::Dims {
-            input: 1,
-            output: 1,
-        },
-    )
+    let (segs, _) = segments(st.q.nrows(), chunk, 0, cut);
+    let out = memory::run_window(&mut t, su.head.memory, &hp, start, &win, &segs, exact);
+    t.value(out.o).clone()
 }
 
 const MEMORIES: [(Memory, bool); 4] = [

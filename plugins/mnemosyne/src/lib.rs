@@ -55,6 +55,7 @@ mod memory;
 mod params;
 mod program;
 pub mod reference;
+mod schedule;
 mod shapes;
 mod sidecar;
 pub mod standalone;

@@ -15,7 +15,7 @@
 //! [`exact_segment`] is the delta rule's exact chunked algorithm for the linear memory.
 
 use crate::params::Memory;
-use crate::shapes::Shapes;
+use crate::schedule::Segment;
 use crate::tape::{Tape, Trans, Unary, Var};
 use mnnn_core::Scalar;
 use ndarray::Array2;
@@ -121,13 +121,13 @@ fn ln_fused_grad<S: Scalar>(
 /// `e` and the target `τ`.
 fn inner_grads<S: Scalar>(
     t: &mut Tape<S>,
-    sh: &Shapes,
+    memory: Memory,
     hp: &HeadParams,
     phi: &Fast,
     k: Var,
     v: Var,
 ) -> (Vec<(Var, Var)>, Var, Var) {
-    match sh.p.memory {
+    match memory {
         Memory::Linear => {
             let z = t.matmul(k, phi.w[0], Trans::NN);
             let e = t.sub(z, v);
@@ -350,14 +350,14 @@ fn dual_end<S: Scalar>(
 /// The mini-batch segment: gradients at `snap`, reads and writes from `start`.
 pub fn segment<S: Scalar>(
     t: &mut Tape<S>,
-    sh: &Shapes,
+    memory: Memory,
     hp: &HeadParams,
     start: &Fast,
     momentum: Option<&Fast>,
     snap: &Fast,
     tok: &Tokens,
 ) -> SegmentOut {
-    let (xg, e, tau) = inner_grads(t, sh, hp, snap, tok.k, tok.v);
+    let (xg, e, tau) = inner_grads(t, memory, hp, snap, tok.k, tok.v);
     let s = surprise(t, e, tau);
     let (theta, log_keep) = match hp.gate {
         Some((thr, temp)) => {
@@ -484,5 +484,75 @@ pub fn exact_segment<S: Scalar>(t: &mut Tape<S>, start: &Fast, tok: &Tokens) -> 
         },
         momentum: None,
         surprise: s,
+    }
+}
+
+/// A head's memory state as tape values.
+#[derive(Clone, Debug)]
+pub struct HeadState {
+    /// The fast weights.
+    pub phi: Fast,
+    /// Their momentum, with momentum on.
+    pub momentum: Option<Fast>,
+    /// The weights the current chunk started from, for inner chunks longer than a token.
+    pub snapshot: Option<Fast>,
+}
+
+/// What a head's window produces.
+pub struct WindowOut<S> {
+    /// Reads, `T × d`.
+    pub o: Var,
+    /// Every token's normalised surprise.
+    pub surprise: Vec<S>,
+    /// The state after the window.
+    pub state: HeadState,
+}
+
+/// Runs a head over a window cut into `segs` (`win` holds the whole window's rows): each
+/// segment's gradients are taken at the snapshot unless it opens a chunk, and a segment
+/// that closes a chunk makes its end weights the next snapshot. `exact`: the delta rule's
+/// exact form (sequential semantics) instead of the mini-batch form.
+pub fn run_window<S: Scalar>(
+    t: &mut Tape<S>,
+    memory: Memory,
+    hp: &HeadParams,
+    mut st: HeadState,
+    win: &Tokens,
+    segs: &[Segment],
+    exact: bool,
+) -> WindowOut<S> {
+    let mut outs = Vec::with_capacity(segs.len());
+    let mut surprise = Vec::with_capacity(t.dim(win.q).0);
+    for seg in segs {
+        let (a, n) = (seg.start, seg.len);
+        let tok = Tokens {
+            q: t.rows(win.q, a, n),
+            k: t.rows(win.k, a, n),
+            v: t.rows(win.v, a, n),
+            theta: t.rows(win.theta, a, n),
+            log_keep: win.log_keep.map(|x| t.rows(x, a, n)),
+            log_eta: win.log_eta.map(|x| t.rows(x, a, n)),
+        };
+        let out = if exact {
+            exact_segment(t, &st.phi, &tok)
+        } else {
+            let at = match (&st.snapshot, seg.opens) {
+                (Some(s), false) => s,
+                _ => &st.phi,
+            };
+            segment(t, memory, hp, &st.phi, st.momentum.as_ref(), at, &tok)
+        };
+        outs.push(out.o);
+        surprise.extend(t.value(out.surprise).iter().copied());
+        st.phi = out.phi;
+        st.momentum = out.momentum;
+        if seg.closes && st.snapshot.is_some() {
+            st.snapshot = Some(st.phi.clone());
+        }
+    }
+    WindowOut {
+        o: t.concat_rows(outs),
+        surprise,
+        state: st,
     }
 }

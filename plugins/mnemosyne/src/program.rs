@@ -4,8 +4,9 @@
 //! residual → pre-RMSNorm → GELU FFN → residual. Every path (step, chunked, training window)
 //! runs this function; they differ only in how the window is cut into segments.
 
-use crate::memory::{self, Fast, HeadParams, Tokens};
+use crate::memory::{self, Fast, HeadParams, HeadState, Tokens};
 use crate::params::Gate;
+use crate::schedule::{Cut, segments};
 use crate::shapes::{FastIdx, Idx, Shapes};
 use crate::sidecar::{self, Cache};
 use crate::tape::{Grads, Tape, Trans, Unary, Var};
@@ -16,16 +17,6 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 const NORM_EPS: f64 = 1e-6;
 /// ℓ2-normalisation floor of queries and keys.
 const L2_EPS: f64 = 1e-6;
-
-/// How a window is cut into segments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cut {
-    /// One token per segment (the step loop).
-    Tokens,
-    /// Whole chunks of the inner mini-batch (the chunked dual form), or blocks of this many
-    /// tokens for the exact delta rule.
-    Chunks(usize),
-}
 
 /// A tape of one sequence's window and where its inputs and outputs live.
 #[derive(Debug, Default)]
@@ -121,28 +112,6 @@ impl<S: Scalar> Run<'_, S> {
     }
 }
 
-/// The segments of a window: `(start, len, starts_a_chunk)`, and the position after it.
-pub(crate) fn segments(
-    len: usize,
-    chunk: usize,
-    position: usize,
-    cut: Cut,
-) -> (Vec<(usize, usize, bool)>, usize) {
-    let mut out = Vec::new();
-    let (mut t, mut p) = (0, position);
-    while t < len {
-        let n = match cut {
-            Cut::Tokens => 1,
-            Cut::Chunks(c) if chunk == 1 => c.max(1).min(len - t),
-            Cut::Chunks(_) => (chunk - p).min(len - t),
-        };
-        out.push((t, n, p == 0));
-        p = (p + n) % chunk;
-        t += n;
-    }
-    (out, p)
-}
-
 /// Runs one sequence's window `xs` (`T × input`) from its state `st` (one sequence's
 /// layout), writing the outputs to `ys` and the new state to `st`. Returns the tape.
 pub fn run<S: Scalar>(
@@ -172,11 +141,10 @@ pub fn run<S: Scalar>(
         _ => Cut::Tokens,
     };
     let (segs, end_pos) = segments(len, chunk, position, cut);
-    let snapshot_state = st.clone();
     let mut r = Run {
         sh,
         params,
-        st: &snapshot_state,
+        st: &*st,
         t: SeqTape::default(),
     };
     let pi = sh.pi.clone();
@@ -239,51 +207,38 @@ pub fn run<S: Scalar>(
                     _ => None,
                 },
             };
-            let mut phi = r.fast(&si.phi, lh, false);
-            let mut mom = si.momentum.as_ref().map(|m| r.fast(m, lh, false));
-            let mut snap = si.snapshot.as_ref().map(|s| r.fast(s, lh, false));
-            let mut outs = Vec::with_capacity(segs.len());
-            let mut surprise: Vec<S> = Vec::with_capacity(len);
-            for &(t0, n, fresh) in &segs {
-                let tp = &mut r.t.tape;
-                let tok = Tokens {
-                    q: tp.rows(q, t0, n),
-                    k: tp.rows(k, t0, n),
-                    v: tp.rows(v, t0, n),
-                    theta: tp.rows(theta, t0, n),
-                    log_keep: keep.map(|x| tp.rows(x, t0, n)),
-                    log_eta: eta.map(|x| tp.rows(x, t0, n)),
-                };
-                let out = if p.exact_chunks() {
-                    memory::exact_segment(tp, &phi, &tok)
-                } else {
-                    let at = match (&snap, fresh) {
-                        (Some(s), false) => s.clone(),
-                        _ => phi.clone(),
-                    };
-                    memory::segment(tp, sh, &hp, &phi, mom.as_ref(), &at, &tok)
-                };
-                outs.push(out.o);
-                surprise.extend(tp.value(out.surprise).iter().copied());
-                phi = out.phi;
-                mom = out.momentum;
-                let pos_after = (segs_pos(t0 + n, position, chunk)) % chunk;
-                if pos_after == 0 {
-                    snap = snap.map(|_| phi.clone());
-                }
-            }
-            let mut o = r.t.tape.concat_rows(outs);
+            let start = HeadState {
+                phi: r.fast(&si.phi, lh, false),
+                momentum: si.momentum.as_ref().map(|m| r.fast(m, lh, false)),
+                snapshot: si.snapshot.as_ref().map(|s| r.fast(s, lh, false)),
+            };
+            let window = Tokens {
+                q,
+                k,
+                v,
+                theta,
+                log_keep: keep,
+                log_eta: eta,
+            };
+            let run = memory::run_window(
+                &mut r.t.tape,
+                p.memory,
+                &hp,
+                start,
+                &window,
+                &segs,
+                p.exact_chunks(),
+            );
+            let (surprise, end) = (run.surprise, run.state);
+            let mut o = run.o;
             if let (Some((ki, vi, sci, ui)), Some((_, _, nulli)), Some(gate_all)) =
                 (si.sidecar, pi.sidecar, side_gate)
             {
                 let kk = p.sidecar;
                 let keys = r.state(ki, lh, kk, d);
                 let values = r.state(vi, lh, kk, d);
-                let scores = block(snapshot_state.slice(sci), lh, 1, kk)
-                    .iter()
-                    .copied()
-                    .collect();
-                let used = block(snapshot_state.slice(ui), lh, 1, kk)
+                let scores = block(r.st.slice(sci), lh, 1, kk).iter().copied().collect();
+                let used = block(r.st.slice(ui), lh, 1, kk)
                     .iter()
                     .map(|u| u.as_f64() > 0.5)
                     .collect();
@@ -302,11 +257,11 @@ pub fn run<S: Scalar>(
                 new_caches.push((lh, sc.cache));
             }
             heads.push(o);
-            r.emit_fast(&si.phi, lh, &phi);
-            if let (Some(mi), Some(m)) = (&si.momentum, &mom) {
+            r.emit_fast(&si.phi, lh, &end.phi);
+            if let (Some(mi), Some(m)) = (&si.momentum, &end.momentum) {
                 r.emit_fast(mi, lh, m);
             }
-            if let (Some(si_), Some(s)) = (&si.snapshot, &snap) {
+            if let (Some(si_), Some(s)) = (&si.snapshot, &end.snapshot) {
                 r.emit_fast(si_, lh, s);
             }
         }
@@ -359,11 +314,6 @@ pub fn run<S: Scalar>(
         st.slice_mut(i)[0] = S::from_f64(end_pos as f64);
     }
     tape
-}
-
-/// The in-chunk position after `t` tokens from `position`.
-fn segs_pos(t: usize, position: usize, chunk: usize) -> usize {
-    (position + t) % chunk
 }
 
 impl<S: Scalar> SeqTape<S> {

@@ -2,10 +2,9 @@
 //! speed benchmark compares with other implementations.
 
 use crate::memory::{self, Fast, HeadParams, Tokens};
-use crate::params::{Gate, Memory, MnemosyneParams};
-use crate::shapes::Shapes;
+use crate::params::Memory;
 use crate::tape::Tape;
-use mnnn_core::{Dims, Scalar};
+use mnnn_core::Scalar;
 use ndarray::{Array2, ArrayView2, s};
 
 /// Which chunked algorithm.
@@ -41,20 +40,6 @@ pub fn linear_memory<S: Scalar>(
     form: Form,
 ) -> (Array2<S>, Array2<S>) {
     let (t_len, d) = q.dim();
-    let sh = Shapes::new(
-        &MnemosyneParams {
-            memory: Memory::Linear,
-            head_dim: d,
-            gate: Gate::None,
-            momentum: false,
-            forget: false,
-            ..MnemosyneParams::default()
-        },
-        Dims {
-            input: 1,
-            output: 1,
-        },
-    );
     let hp = HeadParams {
         ln: None,
         static_w1: None,
@@ -82,7 +67,7 @@ pub fn linear_memory<S: Scalar>(
             b: vec![None],
         };
         let o = match form {
-            Form::Dual => memory::segment(&mut tape, &sh, &hp, &phi, None, &phi, &tok),
+            Form::Dual => memory::segment(&mut tape, Memory::Linear, &hp, &phi, None, &phi, &tok),
             Form::Delta => memory::exact_segment(&mut tape, &phi, &tok),
         };
         out.slice_mut(rows).assign(tape.value(o.o));
