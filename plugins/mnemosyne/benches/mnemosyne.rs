@@ -4,6 +4,7 @@
 
 use divan::{Bencher, black_box};
 use mnnn_core::Rng;
+use mnnn_mnemosyne::reference::unit_rows;
 use mnnn_mnemosyne::standalone::{Form, linear_memory};
 use ndarray::Array2;
 
@@ -17,15 +18,8 @@ const CHUNK: usize = 64;
 
 fn stream() -> (Array2<f32>, Array2<f32>, Array2<f32>, Vec<f32>) {
     let mut rng = Rng::new(1);
-    let unit = |rng: &mut Rng| {
-        let mut a = Array2::from_shape_fn((T, D), |_| rng.normal() as f32);
-        for mut r in a.rows_mut() {
-            let n = r.dot(&r).sqrt();
-            r.mapv_inplace(|v| v / n);
-        }
-        a
-    };
-    let (q, k) = (unit(&mut rng), unit(&mut rng));
+    let mut unit = || unit_rows(&mut rng, T, D).mapv(|v| v as f32);
+    let (q, k) = (unit(), unit());
     let v = Array2::from_shape_fn((T, D), |_| rng.normal() as f32);
     let theta = (0..T).map(|_| rng.uniform_in(0.05, 0.5) as f32).collect();
     (q, k, v, theta)

@@ -13,26 +13,14 @@
 
 use mnnn_core::Rng;
 use mnnn_mnemosyne::Memory;
-use mnnn_mnemosyne::reference::{Head, Stream, Weights, relative_error};
-use ndarray::{Array1, Array2};
-
-fn normal(rng: &mut Rng, r: usize, c: usize, sd: f64) -> Array2<f64> {
-    Array2::from_shape_fn((r, c), |_| sd * rng.normal())
-}
-
-fn unit_rows(mut a: Array2<f64>) -> Array2<f64> {
-    for mut row in a.rows_mut() {
-        let n = row.dot(&row).sqrt();
-        row.mapv_inplace(|v| v / n);
-    }
-    a
-}
+use mnnn_mnemosyne::reference::{Head, Stream, Weights, normal, relative_error, unit_rows};
+use ndarray::Array1;
 
 fn main() {
     let (d, t) = (64, 1024);
     let mut rng = Rng::new(2026);
-    let q = unit_rows(normal(&mut rng, t, d, 1.0));
-    let k = unit_rows(normal(&mut rng, t, d, 1.0));
+    let q = unit_rows(&mut rng, t, d);
+    let k = unit_rows(&mut rng, t, d);
     let v = normal(&mut rng, t, d, 1.0);
     println!("| memory | θ | b = 4 | b = 16 | b = 64 |");
     println!("|---|---|---|---|---|");

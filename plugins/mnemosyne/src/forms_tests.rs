@@ -2,23 +2,11 @@
 
 use crate::memory::{self, Fast, HeadParams, HeadState, Tokens};
 use crate::params::Memory;
-use crate::reference::{Head, Stream, Weights, relative_error};
+use crate::reference::{Head, Stream, Weights, normal, relative_error, unit_rows};
 use crate::schedule::{Cut, segments};
 use crate::tape::{Tape, Var};
 use mnnn_core::Rng;
 use ndarray::{Array1, Array2};
-
-fn normal(rng: &mut Rng, r: usize, c: usize, sd: f64) -> Array2<f64> {
-    Array2::from_shape_fn((r, c), |_| sd * rng.normal())
-}
-
-fn unit_rows(mut a: Array2<f64>) -> Array2<f64> {
-    for mut row in a.rows_mut() {
-        let n = row.dot(&row).sqrt();
-        row.mapv_inplace(|v| v / n);
-    }
-    a
-}
 
 struct Setup {
     head: Head,
@@ -74,8 +62,8 @@ fn setup(
         phi.zeros_like()
     };
     let stream = Stream {
-        q: unit_rows(normal(&mut rng, t, d, 1.0)),
-        k: unit_rows(normal(&mut rng, t, d, 1.0)),
+        q: unit_rows(&mut rng, t, d),
+        k: unit_rows(&mut rng, t, d),
         v: normal(&mut rng, t, d, 1.0),
         theta: (0..t).map(|_| lr * rng.uniform_in(0.2, 1.0)).collect(),
         log_keep: forget.then(|| {

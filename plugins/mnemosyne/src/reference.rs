@@ -7,6 +7,7 @@
 
 use crate::memory::{LN_EPS, SURPRISE_EPS};
 use crate::params::Memory;
+use mnnn_core::Rng;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 /// One head's memory network and its slow parameters.
@@ -265,4 +266,19 @@ impl Head {
 pub fn relative_error(a: ArrayView2<f64>, b: ArrayView2<f64>) -> f64 {
     let num = (&a - &b).mapv(|v| v * v).sum().sqrt();
     num / b.mapv(|v| v * v).sum().sqrt().max(1e-300)
+}
+
+/// A `rows × cols` matrix of normals with standard deviation `sd`.
+pub fn normal(rng: &mut Rng, rows: usize, cols: usize, sd: f64) -> Array2<f64> {
+    Array2::from_shape_fn((rows, cols), |_| sd * rng.normal())
+}
+
+/// Standard-normal rows scaled to unit ℓ2 norm: random keys and queries as the heads see them.
+pub fn unit_rows(rng: &mut Rng, rows: usize, cols: usize) -> Array2<f64> {
+    let mut a = normal(rng, rows, cols, 1.0);
+    for mut row in a.rows_mut() {
+        let n = row.dot(&row).sqrt();
+        row.mapv_inplace(|v| v / n);
+    }
+    a
 }
