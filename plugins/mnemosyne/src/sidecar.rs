@@ -103,3 +103,44 @@ pub fn run<S: Scalar>(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn it_keeps_the_most_surprising_and_reads_only_the_past() {
+        let mut t = Tape::<f64>::new();
+        // Zero keys: every logit is 0, so a read is the plain mean over the null slot (value
+        // 0) and whatever the cache held before the token.
+        let cache = Cache {
+            keys: t.leaf(Array2::zeros((2, 2))),
+            values: t.leaf(array![[1.0, 0.0], [9.0, 9.0]]),
+            scores: vec![0.5, 0.0],
+            used: vec![true, false],
+        };
+        let q = t.leaf(array![[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]);
+        let k = t.leaf(Array2::zeros((4, 2)));
+        let v = t.leaf(array![[0.0, 1.0], [2.0, 2.0], [5.0, 5.0], [7.0, 7.0]]);
+        let null = t.leaf(Array2::zeros((1, 1)));
+        let gate = t.leaf(Array2::ones((4, 1)));
+        // Token 0 fills the free slot; token 1 evicts token 0 (the lowest score); token 2 is
+        // below every score held; token 3 only ties the lowest, which is not enough.
+        let out = run(&mut t, &cache, q, k, v, &[0.2, 0.9, 0.1, 0.5], null, gate);
+        let want = array![
+            [1.0 / 2.0, 0.0],
+            [1.0 / 3.0, 1.0 / 3.0],
+            [3.0 / 3.0, 2.0 / 3.0],
+            [3.0 / 3.0, 2.0 / 3.0],
+        ];
+        assert!(
+            (t.value(out.o) - &want).iter().all(|e| e.abs() < 1e-12),
+            "{}",
+            t.value(out.o)
+        );
+        assert_eq!(out.cache.scores, vec![0.5, 0.9]);
+        assert_eq!(out.cache.used, vec![true, true]);
+        assert_eq!(t.value(out.cache.values), &array![[1.0, 0.0], [2.0, 2.0]]);
+    }
+}
