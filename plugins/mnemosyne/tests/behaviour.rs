@@ -1,0 +1,73 @@
+//! What the layer promises, seen from outside: queries and keys are ℓ2-normalised, and a
+//! write the surprise gate skips also skips forgetting.
+
+use mnnn_core::{DynModel, Entry, Inputs, IoSpec, Rng, Tensors};
+use ndarray::Array2;
+
+fn model(params: &str) -> Box<dyn DynModel<f64>> {
+    Entry::of::<mnnn_mnemosyne::Mnemosyne>()
+        .create::<f64>(Some(params), &IoSpec::regression(3, 2), 11)
+        .expect("valid params")
+}
+
+fn inputs(len: usize) -> Inputs<f64> {
+    let mut rng = Rng::new(5);
+    Inputs::Real(Array2::from_shape_fn((len, 3), |_| rng.normal()))
+}
+
+fn scaled(p: &Tensors<f64>, name: &str, k: f64) -> Tensors<f64> {
+    let mut p = p.clone();
+    let i = p.layout().index_of(name).expect("tensor");
+    p.slice_mut(i).iter_mut().for_each(|v| *v *= k);
+    p
+}
+
+#[test]
+fn query_and_key_scale_does_not_matter() {
+    for memory in ["linear", "ttt_linear", "mlp"] {
+        let mut m = model(&format!(
+            "(layers: 1, heads: 2, head_dim: 4, memory: \"{memory}\", chunk: 3, sidecar: 2)"
+        ));
+        let x = inputs(12);
+        let base = m.predict(&x).unwrap();
+        for name in ["wq", "wk"] {
+            let mut s = model(&format!(
+                "(layers: 1, heads: 2, head_dim: 4, memory: \"{memory}\", chunk: 3, sidecar: 2)"
+            ));
+            s.set_params(&scaled(m.params(), name, 3.0)).unwrap();
+            let y = s.predict(&x).unwrap();
+            let err = (&y - &base).iter().fold(0.0f64, |a, e| a.max(e.abs()));
+            assert!(
+                err < 1e-5,
+                "{memory}: scaling {name} by 3 moved the output by {err:e}"
+            );
+        }
+        // The values are not normalised: scaling them does change the output.
+        let mut s = model(&format!(
+            "(layers: 1, heads: 2, head_dim: 4, memory: \"{memory}\", chunk: 3, sidecar: 2)"
+        ));
+        s.set_params(&scaled(m.params(), "wv", 3.0)).unwrap();
+        let y = s.predict(&x).unwrap();
+        assert!((&y - &base).iter().any(|e| e.abs() > 1e-3), "{memory}");
+    }
+}
+
+#[test]
+fn a_skipped_write_also_skips_forgetting() {
+    let params = "(layers: 1, heads: 1, head_dim: 4, memory: \"linear\", chunk: 1, momentum: false, forget: true, sidecar: 0)";
+    let x = inputs(20);
+    let mut open = model(params);
+    let phi0 = open.state().slice(0).to_vec();
+    open.predict(&x).unwrap();
+    assert_ne!(open.state().slice(0), &phi0[..], "an open gate writes");
+    // A threshold far above any surprise closes the gate: the memory neither learns nor
+    // decays, so it is exactly its initial value after the stream.
+    let mut closed = model(params);
+    let p = closed.params().clone();
+    let i = p.layout().index_of("surprise.threshold").expect("gate");
+    let mut p = p;
+    p.slice_mut(i).fill(1e4);
+    closed.set_params(&p).unwrap();
+    closed.predict(&x).unwrap();
+    assert_eq!(closed.state().slice(0), &phi0[..]);
+}
