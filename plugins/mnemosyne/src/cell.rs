@@ -257,7 +257,7 @@ impl<S: Scalar> Cell<S> for MnemosyneCell<S> {
                 let mut ds = gather(dstate, layout, j);
                 let mut g = Tensors::zeros_like(grads);
                 let r = seq.backward(dys.index_axis(Axis(1), j), &mut ds, &mut g);
-                (ds, g, r.dx)
+                (ds, g, r)
             })
             .collect();
         // Summed in sequence order, so the result does not depend on the thread count.

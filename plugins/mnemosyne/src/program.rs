@@ -32,12 +32,6 @@ pub struct SeqTape<S> {
     state_out: Vec<(Idx, usize, Var)>,
 }
 
-/// Gradients of one sequence's window.
-pub struct SeqGrads<S> {
-    /// `∂L/∂x`.
-    pub dx: Array2<S>,
-}
-
 struct Run<'a, S: Scalar> {
     sh: &'a Shapes,
     params: &'a Tensors<S>,
@@ -69,25 +63,15 @@ impl<S: Scalar> Run<'_, S> {
         v
     }
 
-    fn fast(&mut self, f: &FastIdx, lh: usize, param: bool) -> Fast {
+    /// A head's fast-weight tensors from the state.
+    fn fast(&mut self, f: &FastIdx, lh: usize) -> Fast {
         let mut out = Fast {
             w: Vec::new(),
             b: Vec::new(),
         };
         for (i, m) in self.sh.fast.iter().enumerate() {
-            let w = if param {
-                self.param(f.w[i], lh, m.rows, m.cols)
-            } else {
-                self.state(f.w[i], lh, m.rows, m.cols)
-            };
-            out.w.push(w);
-            out.b.push(f.b[i].map(|bi| {
-                if param {
-                    self.param(bi, lh, 1, m.cols)
-                } else {
-                    self.state(bi, lh, 1, m.cols)
-                }
-            }));
+            out.w.push(self.state(f.w[i], lh, m.rows, m.cols));
+            out.b.push(f.b[i].map(|bi| self.state(bi, lh, 1, m.cols)));
         }
         out
     }
@@ -208,9 +192,9 @@ pub fn run<S: Scalar>(
                 },
             };
             let start = HeadState {
-                phi: r.fast(&si.phi, lh, false),
-                momentum: si.momentum.as_ref().map(|m| r.fast(m, lh, false)),
-                snapshot: si.snapshot.as_ref().map(|s| r.fast(s, lh, false)),
+                phi: r.fast(&si.phi, lh),
+                momentum: si.momentum.as_ref().map(|m| r.fast(m, lh)),
+                snapshot: si.snapshot.as_ref().map(|s| r.fast(s, lh)),
             };
             let window = Tokens {
                 q,
@@ -318,13 +302,14 @@ pub fn run<S: Scalar>(
 
 impl<S: Scalar> SeqTape<S> {
     /// Backpropagates `dys` (`T × output`) and `dstate` (one sequence's `∂L/∂state` after the
-    /// window; replaced by the gradient before it), adding parameter gradients to `grads`.
+    /// window; replaced by the gradient before it), adding parameter gradients to `grads`;
+    /// returns `∂L/∂x`.
     pub fn backward(
         &self,
         dys: ArrayView2<S>,
         dstate: &mut Tensors<S>,
         grads: &mut Tensors<S>,
-    ) -> SeqGrads<S> {
+    ) -> Array2<S> {
         let y = self.y.expect("a recorded window");
         let mut seeds: Vec<(Var, ArrayView2<S>)> = vec![(y, dys)];
         let seed_vals: Vec<(Var, Array2<S>)> = self
@@ -355,10 +340,8 @@ impl<S: Scalar> SeqTape<S> {
             }
         }
         let x = self.x.expect("input");
-        let dx = g
-            .get(x)
+        g.get(x)
             .cloned()
-            .unwrap_or_else(|| Array2::zeros(self.tape.dim(x)));
-        SeqGrads { dx }
+            .unwrap_or_else(|| Array2::zeros(self.tape.dim(x)))
     }
 }

@@ -242,14 +242,6 @@ impl Shapes {
             si,
         }
     }
-
-    /// Floats of fast memory per head and layer, `|φ|`.
-    pub fn phi_size(&self) -> usize {
-        self.fast
-            .iter()
-            .map(|m| m.rows * m.cols + if m.bias { m.cols } else { 0 })
-            .sum()
-    }
 }
 
 /// The declared state size: `L·H·(|φ|·(1 + momentum + [chunk > 1]) + K·(2d + 2)) + [chunk > 1]`.
