@@ -49,6 +49,12 @@ impl CompareConfig {
 
     /// Refuses settings no comparison can run with.
     pub fn validate(&self) -> Result<()> {
+        self.checked().map(|_| ())
+    }
+
+    /// [`CompareConfig::validate`], returning the rows the entries name: each once, in the
+    /// order asked.
+    fn checked(&self) -> Result<Vec<Contender>> {
         if self.seeds == 0 {
             return Err(Error::invalid_param("seeds", 0, "must be at least 1"));
         }
@@ -81,10 +87,14 @@ impl CompareConfig {
                 "need at least one, each > 0",
             ));
         }
+        let mut rows: Vec<Contender> = Vec::new();
         for e in &self.entries {
-            Contender::resolve(e)?;
+            let c = Contender::resolve(e)?;
+            if !rows.contains(&c) {
+                rows.push(c);
+            }
         }
-        Ok(())
+        Ok(rows)
     }
 }
 
@@ -327,14 +337,7 @@ fn peak_rss_mib() -> Option<f64> {
 
 /// Runs the comparison; `progress` hears about every training run.
 pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<Comparison> {
-    cfg.validate()?;
-    let mut names: Vec<Contender> = Vec::new();
-    for e in &cfg.entries {
-        let c = Contender::resolve(e)?;
-        if !names.contains(&c) {
-            names.push(c);
-        }
-    }
+    let mut names = cfg.checked()?;
     if !names.iter().any(|n| n.label == "linear") {
         names.push(Contender::resolve("linear")?);
     }
