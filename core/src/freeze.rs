@@ -1,6 +1,6 @@
 //! Freezing: choosing parameter entries that training must leave unchanged.
 
-use crate::{Error, Result, Rng, Scalar, Tensors};
+use crate::{Error, Result, Rng, Scalar, TensorInfo, Tensors};
 use serde::{Deserialize, Serialize};
 
 /// Which parameter entries a freeze (or unfreeze) applies to.
@@ -83,6 +83,35 @@ fn exact_count(fraction: f64, n: usize) -> Result<usize> {
     Ok((fraction * n as f64).round() as usize)
 }
 
+/// The tensor called exactly `name`.
+fn named<'a, S: Scalar>(params: &'a Tensors<S>, name: &str) -> Result<&'a TensorInfo> {
+    let i = params
+        .layout()
+        .index_of(name)
+        .ok_or_else(|| Error::Freeze(format!("no parameter named '{name}'")))?;
+    Ok(&params.layout().entries()[i])
+}
+
+/// The flat indices of the listed units of one tensor, sorted and without repeats: unit `u`
+/// (below `count`, else refused with the message `out_of_range(u)`) covers `indices(u)`.
+fn units_of<I: Iterator<Item = usize>>(
+    listed: &[usize],
+    count: usize,
+    out_of_range: impl Fn(usize) -> String,
+    indices: impl Fn(usize) -> I,
+) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for &u in listed {
+        if u >= count {
+            return Err(Error::Freeze(out_of_range(u)));
+        }
+        out.extend(indices(u));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
 /// The flat indices (into `params.data()`) that `spec` selects.
 pub fn select<S: Scalar>(params: &Tensors<S>, spec: &FreezeSpec) -> Result<Vec<usize>> {
     let matching = |pattern: &str| -> Result<Vec<usize>> {
@@ -145,54 +174,34 @@ pub fn select<S: Scalar>(params: &Tensors<S>, spec: &FreezeSpec) -> Result<Vec<u
             Ok(idx)
         }
         FreezeSpec::Neurons { tensor, neurons } => {
-            let i = params
-                .layout()
-                .index_of(tensor)
-                .ok_or_else(|| Error::Freeze(format!("no parameter named '{tensor}'")))?;
-            let e = &params.layout().entries()[i];
+            let e = named(params, tensor)?;
             let units = (*e.shape.last().unwrap_or(&1)).max(1);
             let rows = if e.shape.len() >= 2 {
                 e.len() / units
             } else {
                 1
             };
-            let mut out = Vec::new();
-            for &j in neurons {
-                if j >= units {
-                    return Err(Error::Freeze(format!(
-                        "neuron {j} is out of range: '{tensor}' has {units} output units"
-                    )));
-                }
-                out.extend((0..rows).map(|r| e.offset + r * units + j));
-            }
-            out.sort_unstable();
-            out.dedup();
-            Ok(out)
+            units_of(
+                neurons,
+                units,
+                |j| format!("neuron {j} is out of range: '{tensor}' has {units} output units"),
+                |j| (0..rows).map(move |r| e.offset + r * units + j),
+            )
         }
         FreezeSpec::Rows { tensor, rows } => {
-            let i = params
-                .layout()
-                .index_of(tensor)
-                .ok_or_else(|| Error::Freeze(format!("no parameter named '{tensor}'")))?;
-            let e = &params.layout().entries()[i];
+            let e = named(params, tensor)?;
             if e.shape.len() != 2 {
                 return Err(Error::Freeze(format!(
                     "'{tensor}' is not a matrix; rows need one"
                 )));
             }
             let (n_rows, cols) = (e.shape[0], e.shape[1]);
-            let mut out = Vec::new();
-            for &r in rows {
-                if r >= n_rows {
-                    return Err(Error::Freeze(format!(
-                        "row {r} is out of range: '{tensor}' has {n_rows} rows"
-                    )));
-                }
-                out.extend((0..cols).map(|c| e.offset + r * cols + c));
-            }
-            out.sort_unstable();
-            out.dedup();
-            Ok(out)
+            units_of(
+                rows,
+                n_rows,
+                |r| format!("row {r} is out of range: '{tensor}' has {n_rows} rows"),
+                |r| (0..cols).map(move |c| e.offset + r * cols + c),
+            )
         }
     }
 }
