@@ -220,6 +220,36 @@ mod tests {
         Tensors::from_vec(l, data).unwrap()
     }
 
+    fn percentage(fraction: f64, seed: u64) -> FreezeSpec {
+        FreezeSpec::Percentage {
+            pattern: "*".into(),
+            fraction,
+            seed,
+        }
+    }
+
+    fn magnitude(fraction: f64, largest: bool) -> FreezeSpec {
+        FreezeSpec::Magnitude {
+            pattern: "*".into(),
+            fraction,
+            largest,
+        }
+    }
+
+    fn neurons(tensor: &str, neurons: Vec<usize>) -> FreezeSpec {
+        FreezeSpec::Neurons {
+            tensor: tensor.into(),
+            neurons,
+        }
+    }
+
+    fn rows(tensor: &str, rows: Vec<usize>) -> FreezeSpec {
+        FreezeSpec::Rows {
+            tensor: tensor.into(),
+            rows,
+        }
+    }
+
     #[test]
     fn patterns_and_exact_counts() {
         let p = params();
@@ -233,128 +263,37 @@ mod tests {
                 .len(),
             9
         );
-        let pct = select(
-            &p,
-            &FreezeSpec::Percentage {
-                pattern: "*".into(),
-                fraction: 0.5,
-                seed: 1,
-            },
-        )
-        .unwrap();
+        let pct = select(&p, &percentage(0.5, 1)).unwrap();
         assert_eq!(pct.len(), 7, "round(0.5 * 13)");
-        let again = select(
-            &p,
-            &FreezeSpec::Percentage {
-                pattern: "*".into(),
-                fraction: 0.5,
-                seed: 1,
-            },
-        )
-        .unwrap();
+        let again = select(&p, &percentage(0.5, 1)).unwrap();
         assert_eq!(pct, again);
-        let other = select(
-            &p,
-            &FreezeSpec::Percentage {
-                pattern: "*".into(),
-                fraction: 0.5,
-                seed: 2,
-            },
-        )
-        .unwrap();
+        let other = select(&p, &percentage(0.5, 2)).unwrap();
         assert_ne!(pct, other);
     }
 
     #[test]
     fn magnitude_freezes_exactly_what_it_names() {
         let p = params(); // values -3.0 ..= 3.0 in steps of 0.5
-        let large = select(
-            &p,
-            &FreezeSpec::Magnitude {
-                pattern: "*".into(),
-                fraction: 2.0 / 13.0,
-                largest: true,
-            },
-        )
-        .unwrap();
+        let large = select(&p, &magnitude(2.0 / 13.0, true)).unwrap();
         assert_eq!(large, vec![0, 12], "|-3| and |3|");
-        let small = select(
-            &p,
-            &FreezeSpec::Magnitude {
-                pattern: "*".into(),
-                fraction: 1.0 / 13.0,
-                largest: false,
-            },
-        )
-        .unwrap();
+        let small = select(&p, &magnitude(1.0 / 13.0, false)).unwrap();
         assert_eq!(small, vec![6], "the zero");
     }
 
     #[test]
     fn neurons_are_columns_of_input_major_matrices() {
         let p = params();
-        assert_eq!(
-            select(
-                &p,
-                &FreezeSpec::Neurons {
-                    tensor: "w_h".into(),
-                    neurons: vec![1]
-                }
-            )
-            .unwrap(),
-            vec![1, 4]
-        );
-        assert_eq!(
-            select(
-                &p,
-                &FreezeSpec::Neurons {
-                    tensor: "b_h".into(),
-                    neurons: vec![2]
-                }
-            )
-            .unwrap(),
-            vec![8]
-        );
-        assert!(
-            select(
-                &p,
-                &FreezeSpec::Neurons {
-                    tensor: "w_h".into(),
-                    neurons: vec![3]
-                }
-            )
-            .is_err()
-        );
+        assert_eq!(select(&p, &neurons("w_h", vec![1])).unwrap(), vec![1, 4]);
+        assert_eq!(select(&p, &neurons("b_h", vec![2])).unwrap(), vec![8]);
+        assert!(select(&p, &neurons("w_h", vec![3])).is_err());
     }
 
     #[test]
     fn rows_are_outgoing_weights() {
         let p = params();
-        let spec = FreezeSpec::Rows {
-            tensor: "w_h".into(),
-            rows: vec![1],
-        };
-        assert_eq!(select(&p, &spec).unwrap(), vec![3, 4, 5]);
-        assert!(
-            select(
-                &p,
-                &FreezeSpec::Rows {
-                    tensor: "w_h".into(),
-                    rows: vec![2]
-                }
-            )
-            .is_err()
-        );
-        assert!(
-            select(
-                &p,
-                &FreezeSpec::Rows {
-                    tensor: "b_h".into(),
-                    rows: vec![0]
-                }
-            )
-            .is_err()
-        );
+        assert_eq!(select(&p, &rows("w_h", vec![1])).unwrap(), vec![3, 4, 5]);
+        assert!(select(&p, &rows("w_h", vec![2])).is_err());
+        assert!(select(&p, &rows("b_h", vec![0])).is_err());
     }
 
     #[test]
@@ -367,17 +306,7 @@ mod tests {
             e.contains("no parameter matches 'w_x'; parameters are: w_h, b_h, head.w"),
             "{e}"
         );
-        assert!(
-            select(
-                &p,
-                &FreezeSpec::Percentage {
-                    pattern: "*".into(),
-                    fraction: 1.5,
-                    seed: 0
-                }
-            )
-            .is_err()
-        );
+        assert!(select(&p, &percentage(1.5, 0)).is_err());
     }
 
     #[test]
