@@ -198,29 +198,30 @@ mod tests {
         assert_eq!(one.sequences.len(), 1);
     }
 
+    /// The error reading `path` as f32 with input column `input` and target `y`.
+    fn refusal(path: &std::path::Path, input: &str) -> String {
+        load_csv::<f32>(path, &names(&[input]), &names(&["y"]), None)
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn bad_files_name_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(&dir, "x,y\n1,2\n\n\n3,oops\n");
-        let e = load_csv::<f32>(&p, &names(&["x"]), &names(&["y"]), None)
-            .unwrap_err()
-            .to_string();
+        let e = refusal(&p, "x");
         assert!(
             e.contains("line 5, column 'y': 'oops' is not a number"),
             "{e}"
         );
         let big = write(&dir, "x,y\n1,1e39\n");
-        let e = load_csv::<f32>(&big, &names(&["x"]), &names(&["y"]), None)
-            .unwrap_err()
-            .to_string();
+        let e = refusal(&big, "x");
         assert!(
             e.contains("line 2, column 'y': 1e39 is not a finite f32 number"),
             "{e}"
         );
         assert!(load_csv::<f64>(&big, &names(&["x"]), &names(&["y"]), None).is_ok());
-        let e = load_csv::<f32>(&p, &names(&["z"]), &names(&["y"]), None)
-            .unwrap_err()
-            .to_string();
+        let e = refusal(&p, "z");
         assert!(
             e.contains("no column named 'z'; the header has: x, y"),
             "{e}"
@@ -231,11 +232,6 @@ mod tests {
             Err(Error::Io { .. })
         ));
         let p = write(&dir, "x,y\n");
-        assert!(
-            load_csv::<f32>(&p, &names(&["x"]), &names(&["y"]), None)
-                .unwrap_err()
-                .to_string()
-                .contains("no data rows")
-        );
+        assert!(refusal(&p, "x").contains("no data rows"));
     }
 }

@@ -1,6 +1,6 @@
 //! Freezing: choosing parameter entries that training must leave unchanged.
 
-use crate::{Error, Result, Rng, Scalar, Tensors};
+use crate::{Error, Result, Rng, Scalar, TensorInfo, Tensors};
 use serde::{Deserialize, Serialize};
 
 /// Which parameter entries a freeze (or unfreeze) applies to.
@@ -83,6 +83,35 @@ fn exact_count(fraction: f64, n: usize) -> Result<usize> {
     Ok((fraction * n as f64).round() as usize)
 }
 
+/// The tensor called exactly `name`.
+fn named<'a, S: Scalar>(params: &'a Tensors<S>, name: &str) -> Result<&'a TensorInfo> {
+    let i = params
+        .layout()
+        .index_of(name)
+        .ok_or_else(|| Error::Freeze(format!("no parameter named '{name}'")))?;
+    Ok(&params.layout().entries()[i])
+}
+
+/// The flat indices of the listed units of one tensor, sorted and without repeats: unit `u`
+/// (below `count`, else refused with the message `out_of_range(u)`) covers `indices(u)`.
+fn units_of<I: Iterator<Item = usize>>(
+    listed: &[usize],
+    count: usize,
+    out_of_range: impl Fn(usize) -> String,
+    indices: impl Fn(usize) -> I,
+) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for &u in listed {
+        if u >= count {
+            return Err(Error::Freeze(out_of_range(u)));
+        }
+        out.extend(indices(u));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
 /// The flat indices (into `params.data()`) that `spec` selects.
 pub fn select<S: Scalar>(params: &Tensors<S>, spec: &FreezeSpec) -> Result<Vec<usize>> {
     let matching = |pattern: &str| -> Result<Vec<usize>> {
@@ -145,54 +174,34 @@ pub fn select<S: Scalar>(params: &Tensors<S>, spec: &FreezeSpec) -> Result<Vec<u
             Ok(idx)
         }
         FreezeSpec::Neurons { tensor, neurons } => {
-            let i = params
-                .layout()
-                .index_of(tensor)
-                .ok_or_else(|| Error::Freeze(format!("no parameter named '{tensor}'")))?;
-            let e = &params.layout().entries()[i];
+            let e = named(params, tensor)?;
             let units = (*e.shape.last().unwrap_or(&1)).max(1);
             let rows = if e.shape.len() >= 2 {
                 e.len() / units
             } else {
                 1
             };
-            let mut out = Vec::new();
-            for &j in neurons {
-                if j >= units {
-                    return Err(Error::Freeze(format!(
-                        "neuron {j} is out of range: '{tensor}' has {units} output units"
-                    )));
-                }
-                out.extend((0..rows).map(|r| e.offset + r * units + j));
-            }
-            out.sort_unstable();
-            out.dedup();
-            Ok(out)
+            units_of(
+                neurons,
+                units,
+                |j| format!("neuron {j} is out of range: '{tensor}' has {units} output units"),
+                |j| (0..rows).map(move |r| e.offset + r * units + j),
+            )
         }
         FreezeSpec::Rows { tensor, rows } => {
-            let i = params
-                .layout()
-                .index_of(tensor)
-                .ok_or_else(|| Error::Freeze(format!("no parameter named '{tensor}'")))?;
-            let e = &params.layout().entries()[i];
+            let e = named(params, tensor)?;
             if e.shape.len() != 2 {
                 return Err(Error::Freeze(format!(
                     "'{tensor}' is not a matrix; rows need one"
                 )));
             }
             let (n_rows, cols) = (e.shape[0], e.shape[1]);
-            let mut out = Vec::new();
-            for &r in rows {
-                if r >= n_rows {
-                    return Err(Error::Freeze(format!(
-                        "row {r} is out of range: '{tensor}' has {n_rows} rows"
-                    )));
-                }
-                out.extend((0..cols).map(|c| e.offset + r * cols + c));
-            }
-            out.sort_unstable();
-            out.dedup();
-            Ok(out)
+            units_of(
+                rows,
+                n_rows,
+                |r| format!("row {r} is out of range: '{tensor}' has {n_rows} rows"),
+                |r| (0..cols).map(move |c| e.offset + r * cols + c),
+            )
         }
     }
 }
@@ -211,6 +220,36 @@ mod tests {
         Tensors::from_vec(l, data).unwrap()
     }
 
+    fn percentage(fraction: f64, seed: u64) -> FreezeSpec {
+        FreezeSpec::Percentage {
+            pattern: "*".into(),
+            fraction,
+            seed,
+        }
+    }
+
+    fn magnitude(fraction: f64, largest: bool) -> FreezeSpec {
+        FreezeSpec::Magnitude {
+            pattern: "*".into(),
+            fraction,
+            largest,
+        }
+    }
+
+    fn neurons(tensor: &str, neurons: Vec<usize>) -> FreezeSpec {
+        FreezeSpec::Neurons {
+            tensor: tensor.into(),
+            neurons,
+        }
+    }
+
+    fn rows(tensor: &str, rows: Vec<usize>) -> FreezeSpec {
+        FreezeSpec::Rows {
+            tensor: tensor.into(),
+            rows,
+        }
+    }
+
     #[test]
     fn patterns_and_exact_counts() {
         let p = params();
@@ -224,128 +263,37 @@ mod tests {
                 .len(),
             9
         );
-        let pct = select(
-            &p,
-            &FreezeSpec::Percentage {
-                pattern: "*".into(),
-                fraction: 0.5,
-                seed: 1,
-            },
-        )
-        .unwrap();
+        let pct = select(&p, &percentage(0.5, 1)).unwrap();
         assert_eq!(pct.len(), 7, "round(0.5 * 13)");
-        let again = select(
-            &p,
-            &FreezeSpec::Percentage {
-                pattern: "*".into(),
-                fraction: 0.5,
-                seed: 1,
-            },
-        )
-        .unwrap();
+        let again = select(&p, &percentage(0.5, 1)).unwrap();
         assert_eq!(pct, again);
-        let other = select(
-            &p,
-            &FreezeSpec::Percentage {
-                pattern: "*".into(),
-                fraction: 0.5,
-                seed: 2,
-            },
-        )
-        .unwrap();
+        let other = select(&p, &percentage(0.5, 2)).unwrap();
         assert_ne!(pct, other);
     }
 
     #[test]
     fn magnitude_freezes_exactly_what_it_names() {
         let p = params(); // values -3.0 ..= 3.0 in steps of 0.5
-        let large = select(
-            &p,
-            &FreezeSpec::Magnitude {
-                pattern: "*".into(),
-                fraction: 2.0 / 13.0,
-                largest: true,
-            },
-        )
-        .unwrap();
+        let large = select(&p, &magnitude(2.0 / 13.0, true)).unwrap();
         assert_eq!(large, vec![0, 12], "|-3| and |3|");
-        let small = select(
-            &p,
-            &FreezeSpec::Magnitude {
-                pattern: "*".into(),
-                fraction: 1.0 / 13.0,
-                largest: false,
-            },
-        )
-        .unwrap();
+        let small = select(&p, &magnitude(1.0 / 13.0, false)).unwrap();
         assert_eq!(small, vec![6], "the zero");
     }
 
     #[test]
     fn neurons_are_columns_of_input_major_matrices() {
         let p = params();
-        assert_eq!(
-            select(
-                &p,
-                &FreezeSpec::Neurons {
-                    tensor: "w_h".into(),
-                    neurons: vec![1]
-                }
-            )
-            .unwrap(),
-            vec![1, 4]
-        );
-        assert_eq!(
-            select(
-                &p,
-                &FreezeSpec::Neurons {
-                    tensor: "b_h".into(),
-                    neurons: vec![2]
-                }
-            )
-            .unwrap(),
-            vec![8]
-        );
-        assert!(
-            select(
-                &p,
-                &FreezeSpec::Neurons {
-                    tensor: "w_h".into(),
-                    neurons: vec![3]
-                }
-            )
-            .is_err()
-        );
+        assert_eq!(select(&p, &neurons("w_h", vec![1])).unwrap(), vec![1, 4]);
+        assert_eq!(select(&p, &neurons("b_h", vec![2])).unwrap(), vec![8]);
+        assert!(select(&p, &neurons("w_h", vec![3])).is_err());
     }
 
     #[test]
     fn rows_are_outgoing_weights() {
         let p = params();
-        let spec = FreezeSpec::Rows {
-            tensor: "w_h".into(),
-            rows: vec![1],
-        };
-        assert_eq!(select(&p, &spec).unwrap(), vec![3, 4, 5]);
-        assert!(
-            select(
-                &p,
-                &FreezeSpec::Rows {
-                    tensor: "w_h".into(),
-                    rows: vec![2]
-                }
-            )
-            .is_err()
-        );
-        assert!(
-            select(
-                &p,
-                &FreezeSpec::Rows {
-                    tensor: "b_h".into(),
-                    rows: vec![0]
-                }
-            )
-            .is_err()
-        );
+        assert_eq!(select(&p, &rows("w_h", vec![1])).unwrap(), vec![3, 4, 5]);
+        assert!(select(&p, &rows("w_h", vec![2])).is_err());
+        assert!(select(&p, &rows("b_h", vec![0])).is_err());
     }
 
     #[test]
@@ -358,17 +306,7 @@ mod tests {
             e.contains("no parameter matches 'w_x'; parameters are: w_h, b_h, head.w"),
             "{e}"
         );
-        assert!(
-            select(
-                &p,
-                &FreezeSpec::Percentage {
-                    pattern: "*".into(),
-                    fraction: 1.5,
-                    seed: 0
-                }
-            )
-            .is_err()
-        );
+        assert!(select(&p, &percentage(1.5, 0)).is_err());
     }
 
     #[test]

@@ -17,6 +17,79 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
+/// Runs `mnnn args`, requires success (showing stderr otherwise) and returns stdout.
+fn ok(args: &[&str]) -> String {
+    let o = mnnn(args);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    out
+}
+
+/// Runs `mnnn args`, requires exit code `code` and returns stderr.
+fn fails(args: &[&str], code: i32) -> String {
+    let o = mnnn(args);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(code), "{err}");
+    err
+}
+
+/// A path as a command-line argument.
+fn arg(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// Writes `contents` into `dir` as `name` and returns its path.
+fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, contents).unwrap();
+    p
+}
+
+/// `mnnn predict` of `data`'s `inputs` columns with `model`, then `extra`.
+fn predict<'a>(
+    model: &'a Path,
+    data: &'a Path,
+    inputs: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "predict",
+        "--model",
+        arg(model),
+        "--data",
+        arg(data),
+        "--inputs",
+        inputs,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `mnnn eval` of `model` on `data` with input `x` and target `y`, then `extra`.
+fn eval<'a>(model: &'a Path, data: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "eval",
+        "--model",
+        arg(model),
+        "--data",
+        arg(data),
+        "--inputs",
+        "x",
+        "--targets",
+        "y",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// A deterministic series: x is pseudo-random, y is an exponentially decaying sum of past x
 /// (so the current x alone explains only part of y).
 fn write_series(dir: &Path, n: usize) -> PathBuf {
@@ -31,30 +104,28 @@ fn write_series(dir: &Path, n: usize) -> PathBuf {
         acc = 0.75 * acc + x;
         s.push_str(&format!("{t},{x},{acc}\n"));
     }
-    let p = dir.join("series.csv");
-    std::fs::write(&p, s).unwrap();
-    p
+    write(dir, "series.csv", s)
+}
+
+/// Writes `config` (RON) into `dir` as `name.ron`, trains it with `extra` arguments, and
+/// returns the model file and stdout.
+fn train_with(dir: &Path, name: &str, config: &str, extra: &[&str]) -> (PathBuf, String) {
+    let cfg = write(dir, &format!("{name}.ron"), config);
+    let model = dir.join(format!("{name}.safetensors"));
+    let mut args = vec!["train", "--config", arg(&cfg), "--out", arg(&model)];
+    args.extend_from_slice(extra);
+    let out = ok(&args);
+    (model, out)
 }
 
 /// Writes `config` (RON) into `dir` as `name.ron`, trains it, and returns the model file.
 fn train(dir: &Path, name: &str, config: &str) -> PathBuf {
-    let cfg = dir.join(format!("{name}.ron"));
-    std::fs::write(&cfg, config).unwrap();
-    let model = dir.join(format!("{name}.safetensors"));
-    let o = mnnn(&[
-        "train",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o).1);
-    model
+    train_with(dir, name, config, &[]).0
 }
 
 fn read_xy(path: &Path) -> (Vec<f64>, Vec<f64>) {
-    let text = std::fs::read_to_string(path).unwrap();
-    text.lines()
+    read(path)
+        .lines()
         .skip(1)
         .map(|l| {
             let v: Vec<f64> = l.split(',').map(|c| c.parse().unwrap()).collect();
@@ -67,24 +138,13 @@ fn read_xy(path: &Path) -> (Vec<f64>, Vec<f64>) {
 fn train_beats_a_memoryless_linear_regression_on_held_out_data() {
     let dir = tempfile::tempdir().unwrap();
     let csv = write_series(dir.path(), 3000);
-    let cfg = dir.path().join("run.ron");
-    std::fs::write(
-        &cfg,
+    let (model, out) = train_with(
+        dir.path(),
+        "run",
         "(model: \"amrc\", params: (hidden: 24, beta: 0.75),\n data: Csv(path: \"series.csv\", inputs: [\"x\"], targets: [\"y\"]),\n train: (epochs: 40))",
-    )
-    .unwrap();
-    let model = dir.path().join("m.safetensors");
-    let o = mnnn(&[
-        "train",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-        "--json",
-    ]);
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        &["--json"],
+    );
+    let v = json(&out);
     let r2_model = v["validation"]["r2"].as_f64().unwrap();
 
     // The memoryless baseline, computed here on the same chronological split (last 20%).
@@ -116,21 +176,7 @@ fn train_beats_a_memoryless_linear_regression_on_held_out_data() {
     );
 
     // eval on the same file scores the whole series from a fresh memory
-    let o = mnnn(&[
-        "eval",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        csv.to_str().unwrap(),
-        "--inputs",
-        "x",
-        "--targets",
-        "y",
-        "--json",
-    ]);
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{err}");
-    let m: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let m = json(&ok(&eval(&model, &csv, &["--json"])));
     assert_eq!(m["count"].as_u64(), Some(3000));
     assert!(m["r2"].as_f64().unwrap() > r2_linear);
 }
@@ -145,53 +191,28 @@ fn predict_resumes_a_stream_exactly_from_a_saved_state() {
         "(model: \"amrc\", params: (hidden: 8), data: Csv(path: \"series.csv\", inputs: [\"x\"], targets: [\"y\"]), train: (epochs: 2))",
     );
 
-    let all = std::fs::read_to_string(&csv).unwrap();
+    let all = read(&csv);
     let lines: Vec<&str> = all.lines().collect();
-    let (first, second) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
-    std::fs::write(
-        &first,
+    let first = write(
+        dir.path(),
+        "a.csv",
         format!("{}\n{}\n", lines[0], lines[1..201].join("\n")),
-    )
-    .unwrap();
-    std::fs::write(
-        &second,
+    );
+    let second = write(
+        dir.path(),
+        "b.csv",
         format!("{}\n{}\n", lines[0], lines[201..].join("\n")),
-    )
-    .unwrap();
+    );
 
-    let whole = mnnn(&[
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        csv.to_str().unwrap(),
-        "--inputs",
-        "x",
-    ]);
-    assert!(whole.status.success(), "{}", text(&whole).1);
+    let wa = ok(&predict(&model, &csv, "x", &[]));
     let resumed = dir.path().join("m2.safetensors");
-    let a = mnnn(&[
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        first.to_str().unwrap(),
-        "--inputs",
+    let aa = ok(&predict(
+        &model,
+        &first,
         "x",
-        "--state-out",
-        resumed.to_str().unwrap(),
-    ]);
-    let b = mnnn(&[
-        "predict",
-        "--model",
-        resumed.to_str().unwrap(),
-        "--data",
-        second.to_str().unwrap(),
-        "--inputs",
-        "x",
-    ]);
-    assert!(a.status.success() && b.status.success());
-    let (wa, aa, bb) = (text(&whole).0, text(&a).0, text(&b).0);
+        &["--state-out", arg(&resumed)],
+    ));
+    let bb = ok(&predict(&resumed, &second, "x", &[]));
     let joined = format!("{aa}{}", bb.split_once('\n').unwrap().1);
     assert_eq!(wa.lines().count(), 401);
     assert_eq!(
@@ -204,79 +225,40 @@ fn predict_resumes_a_stream_exactly_from_a_saved_state() {
 #[test]
 fn errors_are_one_clear_line_with_the_right_exit_code() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("bad.ron");
-    std::fs::write(&cfg, "(model: \"amcr\")").unwrap();
-    let o = mnnn(&["train", "--config", cfg.to_str().unwrap()]);
-    let (_, err) = text(&o);
-    assert_eq!(o.status.code(), Some(2));
+    let cfg = write(dir.path(), "bad.ron", "(model: \"amcr\")");
+    let err = fails(&["train", "--config", arg(&cfg)], 2);
     assert!(
         err.contains("unknown model 'amcr'; did you mean 'amrc'?"),
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
-    let o = mnnn(&[
-        "eval",
-        "--model",
-        dir.path().join("none.safetensors").to_str().unwrap(),
-        "--data",
-        "x.csv",
-        "--inputs",
-        "x",
-        "--targets",
-        "y",
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).1.contains("none.safetensors"));
+    let none = dir.path().join("none.safetensors");
+    let err = fails(&eval(&none, Path::new("x.csv"), &[]), 1);
+    assert!(err.contains("none.safetensors"));
 
-    let junk = dir.path().join("junk.safetensors");
-    std::fs::write(&junk, b"not a model").unwrap();
-    let o = mnnn(&[
-        "predict",
-        "--model",
-        junk.to_str().unwrap(),
-        "--data",
-        "x.csv",
-        "--inputs",
-        "x",
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o).1.contains("truncated or corrupted"),
-        "{}",
-        text(&o).1
-    );
+    let junk = write(dir.path(), "junk.safetensors", b"not a model");
+    let err = fails(&predict(&junk, Path::new("x.csv"), "x", &[]), 1);
+    assert!(err.contains("truncated or corrupted"), "{err}");
 
-    assert_eq!(mnnn(&["frobnicate"]).status.code(), Some(2));
+    fails(&["frobnicate"], 2);
     let csv = write_series(dir.path(), 50);
     let model = train(
         dir.path(),
         "ok",
         "(model: \"amrc\", params: (hidden: 2), data: Csv(path: \"series.csv\", inputs: [\"x\", \"t\"], targets: [\"y\"]), train: (epochs: 1))",
     );
-    let o = mnnn(&[
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        csv.to_str().unwrap(),
-        "--inputs",
-        "t,x",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
+    let err = fails(&predict(&model, &csv, "t,x", &[]), 2);
     assert!(
-        text(&o).1.contains("trained on inputs [x, t]; got [t, x]"),
-        "{}",
-        text(&o).1
+        err.contains("trained on inputs [x, t]; got [t, x]"),
+        "{err}"
     );
-    assert_eq!(mnnn(&["info", "amn_x"]).status.code(), Some(2));
+    fails(&["info", "amn_x"], 2);
 }
 
 #[test]
 fn list_and_info_show_every_entry() {
-    let o = mnnn(&["list", "--json"]);
-    assert!(o.status.success());
-    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    let v = json(&ok(&["list", "--json"]));
     let amrc = v
         .as_array()
         .unwrap()
@@ -291,8 +273,7 @@ fn list_and_info_show_every_entry() {
     let table = text(&mnnn(&["list"])).0;
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["name", "family", "summary", "state", "params"]);
-    let o = mnnn(&["info", "amrc"]);
-    let (out, _) = text(&o);
+    let out = text(&mnnn(&["info", "amrc"])).0;
     assert!(
         out.contains("hidden: 32") && out.contains("state.m") && out.contains("mean_abs_memory"),
         "{out}"
@@ -301,22 +282,18 @@ fn list_and_info_show_every_entry() {
 
 #[test]
 fn conformance_prints_a_table_and_json_and_refuses_unknown_entries() {
-    let o = mnnn(&["conformance", "amrc", "--cases", "3"]);
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{out}{err}");
+    let out = ok(&["conformance", "amrc", "--cases", "3"]);
     assert!(
         out.starts_with("entry ") && out.contains("persistence") && out.contains("amrc "),
         "{out}"
     );
     assert!(!out.contains("FAIL"), "{out}");
-    let o = mnnn(&["conformance", "--all", "--cases", "2", "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    let v = json(&text(&mnnn(&["conformance", "--all", "--cases", "2", "--json"])).0);
     let props = v[0]["properties"].as_array().unwrap();
     assert_eq!(props.len(), 7);
     assert!(props.iter().all(|p| p["outcome"] == "pass"), "{v}");
-    let o = mnnn(&["conformance", "amcr"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).1.contains("did you mean 'amrc'"));
+    let err = fails(&["conformance", "amcr"], 2);
+    assert!(err.contains("did you mean 'amrc'"));
 }
 
 #[test]
@@ -334,68 +311,44 @@ fn import_reads_a_reference_file_and_refuses_a_short_one() {
     for v in [0.4f32, -0.6, 1.0, 0.5, 0.0, 0.1, 0.0, 0.2, -0.1, 0.3, 0.05] {
         b.extend(v.to_le_bytes());
     }
-    let file = dir.path().join("amrc.bin");
-    std::fs::write(&file, &b).unwrap();
+    let file = write(dir.path(), "amrc.bin", &b);
     let out = dir.path().join("amrc.safetensors");
-    let args = |f: &Path| {
-        vec![
-            "import".to_string(),
-            "--from".into(),
-            "reference".into(),
-            "--model".into(),
-            "amrc".into(),
-            "--input".into(),
-            "1".into(),
-            "--hidden".into(),
-            "2".into(),
-            "--output".into(),
-            "1".into(),
-            f.to_str().unwrap().into(),
-            "--out".into(),
-            out.to_str().unwrap().into(),
-        ]
-    };
-    let run = |a: Vec<String>| {
-        Command::new(env!("CARGO_BIN_EXE_mnnn"))
-            .args(a)
-            .output()
-            .unwrap()
-    };
-    let o = run(args(&file));
-    assert!(o.status.success(), "{}", text(&o).1);
-    let csv = write_series(dir.path(), 5);
-    let p = mnnn(&[
-        "predict",
+    let args = [
+        "import",
+        "--from",
+        "reference",
         "--model",
-        out.to_str().unwrap(),
-        "--data",
-        csv.to_str().unwrap(),
-        "--inputs",
-        "x",
-    ]);
-    assert!(p.status.success(), "{}", text(&p).1);
-    assert_eq!(text(&p).0.lines().count(), 6);
+        "amrc",
+        "--input",
+        "1",
+        "--hidden",
+        "2",
+        "--output",
+        "1",
+        arg(&file),
+        "--out",
+        arg(&out),
+    ];
+    ok(&args);
+    let csv = write_series(dir.path(), 5);
+    assert_eq!(ok(&predict(&out, &csv, "x", &[])).lines().count(), 6);
 
     std::fs::write(&file, &b[..b.len() - 4]).unwrap();
-    let o = run(args(&file));
-    assert_eq!(o.status.code(), Some(1));
+    let err = fails(&args, 1);
     assert!(
-        text(&o)
-            .1
-            .contains("has 72 bytes, this one has 68 (too short)"),
-        "{}",
-        text(&o).1
+        err.contains("has 72 bytes, this one has 68 (too short)"),
+        "{err}"
     );
-    let mut bad = args(&file);
-    bad[4] = "amcr".into();
-    assert_eq!(run(bad).status.code(), Some(2));
+    let mut bad = args;
+    bad[4] = "amcr";
+    fails(&bad, 2);
 }
 
 #[test]
 fn compare_writes_table_csv_json_and_svg_and_refuses_bad_requests() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("cmp");
-    let o = mnnn(&[
+    let stdout = ok(&[
         "compare",
         "amrc",
         "--task",
@@ -405,46 +358,33 @@ fn compare_writes_table_csv_json_and_svg_and_refuses_bad_requests() {
         "--budget-steps",
         "5",
         "--out",
-        out.to_str().unwrap(),
+        arg(&out),
     ]);
-    let (stdout, err) = text(&o);
-    assert!(o.status.success(), "{err}");
     assert!(
         stdout.contains("amrc") && stdout.contains("linear") && stdout.contains("r2 (mean ± sd)"),
         "{stdout}"
     );
-    let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
+    let csv = read(&out.join("compare.csv"));
     assert_eq!(csv.lines().count(), 1 + 2 * 2, "a line per entry and seed");
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
-    assert_eq!(json["rows"].as_array().unwrap().len(), 2);
-    assert!(
-        std::fs::read_to_string(out.join("compare.svg"))
-            .unwrap()
-            .starts_with("<svg")
-    );
+    let rows = json(&read(&out.join("compare.json")));
+    assert_eq!(rows["rows"].as_array().unwrap().len(), 2);
+    assert!(read(&out.join("compare.svg")).starts_with("<svg"));
 
-    let o = mnnn(&["compare", "--task", "mqr", "--out", out.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).1.contains("did you mean 'mqar'"), "{}", text(&o).1);
-    assert_eq!(
-        mnnn(&["compare", "--budget-steps", "0"]).status.code(),
-        Some(2)
+    let err = fails(&["compare", "--task", "mqr", "--out", arg(&out)], 2);
+    assert!(err.contains("did you mean 'mqar'"), "{err}");
+    fails(&["compare", "--budget-steps", "0"], 2);
+    fails(
+        &["compare", "--budget-steps", "5", "--budget-seconds", "1"],
+        2,
     );
-    assert_eq!(
-        mnnn(&["compare", "--budget-steps", "5", "--budget-seconds", "1"])
-            .status
-            .code(),
-        Some(2)
-    );
-    assert_eq!(mnnn(&["compare", "nosuch"]).status.code(), Some(2));
+    fails(&["compare", "nosuch"], 2);
 
     let series = write_series(dir.path(), 200);
-    let o = mnnn(&[
+    let stdout = ok(&[
         "compare",
         "amrc",
         "--csv",
-        series.to_str().unwrap(),
+        arg(&series),
         "--columns",
         "x,y",
         "--seeds",
@@ -452,27 +392,21 @@ fn compare_writes_table_csv_json_and_svg_and_refuses_bad_requests() {
         "--budget-steps",
         "3",
         "--out",
-        out.to_str().unwrap(),
+        arg(&out),
     ]);
-    assert!(o.status.success(), "{}", text(&o).1);
-    assert!(text(&o).0.contains("task csv"), "{}", text(&o).0);
-    let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
+    assert!(stdout.contains("task csv"), "{stdout}");
+    let csv = read(&out.join("compare.csv"));
     let rmse = csv.lines().nth(1).unwrap().split(',').nth(7).unwrap();
     assert!(
         rmse.parse::<f64>().unwrap() > 0.0,
         "forecasting reports RMSE too: {csv}"
     );
-    assert_eq!(
-        mnnn(&["compare", "--csv", series.to_str().unwrap()])
-            .status
-            .code(),
-        Some(2)
-    );
+    fails(&["compare", "--csv", arg(&series)], 2);
 }
 
 #[test]
 fn bench_reports_speeds_and_flat_memory() {
-    let o = mnnn(&[
+    let v = json(&ok(&[
         "bench",
         "amrc",
         "--hidden",
@@ -484,10 +418,7 @@ fn bench_reports_speeds_and_flat_memory() {
         "--stream",
         "1024,4096",
         "--json",
-    ]);
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    ]));
     let speeds = v["speeds"].as_array().unwrap();
     assert_eq!(speeds.len(), 2);
     assert!(
@@ -498,9 +429,6 @@ fn bench_reports_speeds_and_flat_memory() {
     if let Some(m) = v["memory"].as_array().and_then(|m| m.first()) {
         assert_eq!(m["points"].as_array().unwrap().len(), 2);
     }
-    assert_eq!(
-        mnnn(&["bench", "amrc", "--batch", "0"]).status.code(),
-        Some(2)
-    );
-    assert_eq!(mnnn(&["bench", "nosuch"]).status.code(), Some(2));
+    fails(&["bench", "amrc", "--batch", "0"], 2);
+    fails(&["bench", "nosuch"], 2);
 }

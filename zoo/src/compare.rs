@@ -49,6 +49,12 @@ impl CompareConfig {
 
     /// Refuses settings no comparison can run with.
     pub fn validate(&self) -> Result<()> {
+        self.checked().map(|_| ())
+    }
+
+    /// [`CompareConfig::validate`], returning the rows the entries name: each once, in the
+    /// order asked.
+    fn checked(&self) -> Result<Vec<Contender>> {
         if self.seeds == 0 {
             return Err(Error::invalid_param("seeds", 0, "must be at least 1"));
         }
@@ -81,10 +87,14 @@ impl CompareConfig {
                 "need at least one, each > 0",
             ));
         }
+        let mut rows: Vec<Contender> = Vec::new();
         for e in &self.entries {
-            Contender::resolve(e)?;
+            let c = Contender::resolve(e)?;
+            if !rows.contains(&c) {
+                rows.push(c);
+            }
         }
-        Ok(())
+        Ok(rows)
     }
 }
 
@@ -254,6 +264,33 @@ fn scores(m: &dyn DynModel<f32>, data: &TaskData) -> Result<Vec<Score>> {
         .collect()
 }
 
+/// The scores of one training run (`outcome` of [`train`]) on `data`'s test sets, counting its
+/// throughput into `tps`. A run that diverged at the chosen learning rate scores NaN on every
+/// test set (shown as such) instead of sinking the whole comparison.
+fn run_scores(
+    outcome: Result<(Box<dyn DynModel<f32>>, mnnn_core::FitReport)>,
+    data: &TaskData,
+    tps: &mut Vec<f64>,
+) -> Result<Vec<Score>> {
+    match outcome {
+        Ok((m, r)) => {
+            tps.push(r.tokens_per_second);
+            scores(m.as_ref(), data)
+        }
+        Err(Error::Diverged { .. }) => Ok(data
+            .tests
+            .iter()
+            .map(|t| Score {
+                x: t.x,
+                label: t.label.clone(),
+                value: f64::NAN,
+                rmse: None,
+            })
+            .collect()),
+        Err(e) => Err(e),
+    }
+}
+
 fn mean_sd(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let mean = v.iter().sum::<f64>() / n;
@@ -327,14 +364,7 @@ fn peak_rss_mib() -> Option<f64> {
 
 /// Runs the comparison; `progress` hears about every training run.
 pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<Comparison> {
-    cfg.validate()?;
-    let mut names: Vec<Contender> = Vec::new();
-    for e in &cfg.entries {
-        let c = Contender::resolve(e)?;
-        if !names.contains(&c) {
-            names.push(c);
-        }
-    }
+    let mut names = cfg.checked()?;
     if !names.iter().any(|n| n.label == "linear") {
         names.push(Contender::resolve("linear")?);
     }
@@ -397,21 +427,7 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                     let data = task.generate(seed)?;
                     let outcome = train(contender, &data, cfg.budget, lr, seed);
                     done += 1;
-                    // A run that diverges at the chosen rate scores NaN (shown as such)
-                    // instead of sinking the whole comparison.
-                    let mut sc = match outcome {
-                        Ok((m, r)) => {
-                            tps.push(r.tokens_per_second);
-                            scores(m.as_ref(), &data)?.swap_remove(0)
-                        }
-                        Err(Error::Diverged { .. }) => Score {
-                            x: None,
-                            label: String::new(),
-                            value: f64::NAN,
-                            rmse: None,
-                        },
-                        Err(e) => return Err(e),
-                    };
+                    let mut sc = run_scores(outcome, &data, &mut tps)?.swap_remove(0);
                     sc.x = Some(*x);
                     sc.label = x.to_string();
                     vals.push(sc);
@@ -430,25 +446,10 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                     done,
                     total,
                 });
-                let outcome = train(contender, &base[seed as usize], cfg.budget, lr, seed);
+                let data = &base[seed as usize];
+                let outcome = train(contender, data, cfg.budget, lr, seed);
                 done += 1;
-                match outcome {
-                    Ok((m, r)) => {
-                        tps.push(r.tokens_per_second);
-                        seed_scores.push(scores(m.as_ref(), &base[seed as usize])?);
-                    }
-                    Err(Error::Diverged { .. }) => seed_scores.push(
-                        seed_scores[0]
-                            .iter()
-                            .map(|s| Score {
-                                value: f64::NAN,
-                                rmse: None,
-                                ..s.clone()
-                            })
-                            .collect(),
-                    ),
-                    Err(e) => return Err(e),
-                }
+                seed_scores.push(run_scores(outcome, data, &mut tps)?);
             }
         }
         let points = (0..seed_scores[0].len())

@@ -4,7 +4,7 @@ use super::{Check, model, within};
 use crate::case::{Case, matrix};
 use mnnn_core::gradcheck::{numeric_gradient, relative_error};
 use mnnn_core::registry::Entry;
-use mnnn_core::{Dataset, Inputs, Rng, Sequence, Targets};
+use mnnn_core::{Dataset, Inputs, Rng, Sequence, Targets, Tensors};
 use ndarray::Array2;
 
 /// Largest relative error allowed per tensor.
@@ -47,6 +47,40 @@ fn verify(
     Err(format!("{what}: relative error {best:e}"))
 }
 
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// [`verify`] for each tensor of `at` in turn, against its gradient in `grad` (same layout);
+/// `loss` scores a copy of `at` with that one tensor changed.
+///
+/// A tensor whose gradient is tiny next to the rest is judged against the scale of its whole
+/// group (1e-3 of the group's norm), so finite-difference rounding on a negligible gradient
+/// is not mistaken for an error.
+fn verify_tensors(
+    what: &str,
+    at: &Tensors<f64>,
+    grad: &Tensors<f64>,
+    loss: &mut dyn FnMut(&Tensors<f64>) -> f64,
+) -> Check {
+    let floor = 1e-3 * norm(grad.data());
+    for (i, e) in at.layout().entries().iter().enumerate() {
+        let mut x = at.slice(i).to_vec();
+        verify(
+            &format!("{what} '{}'", e.name),
+            &mut x,
+            grad.slice(i),
+            floor,
+            &mut |v| {
+                let mut t = at.clone();
+                t.slice_mut(i).copy_from_slice(v);
+                loss(&t)
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// The property on one case.
 pub fn check(entry: &Entry, case: &Case) -> Check {
     let mut m = model::<f64>(entry, case, case.seed)?;
@@ -77,43 +111,15 @@ pub fn check(entry: &Entry, case: &Case) -> Check {
         .gradients(&data, Some(&s0))
         .map_err(|e| format!("gradients: {e}"))?;
 
-    // A tensor whose gradient is tiny next to the rest is judged against the scale of its
-    // whole group (1e-3 of the group's norm), so finite-difference rounding on a negligible
-    // gradient is not mistaken for an error.
-    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-    let p_floor = 1e-3 * norm(g.params.data());
     let mut probe = m.clone();
-    let base = m.params().clone();
-    for (i, e) in base.layout().entries().iter().enumerate() {
-        let mut x = base.slice(i).to_vec();
-        verify(
-            &format!("parameter '{}'", e.name),
-            &mut x,
-            g.params.slice(i),
-            p_floor,
-            &mut |v| {
-                let mut p = base.clone();
-                p.slice_mut(i).copy_from_slice(v);
-                probe.set_params(&p).expect("same layout");
-                probe.loss(&data, Some(&s0)).unwrap_or(f64::NAN)
-            },
-        )?;
-    }
-    let s_floor = 1e-3 * norm(g.state.data());
-    for (i, e) in s0.layout().entries().iter().enumerate() {
-        let mut x = s0.slice(i).to_vec();
-        verify(
-            &format!("initial state '{}'", e.name),
-            &mut x,
-            g.state.slice(i),
-            s_floor,
-            &mut |v| {
-                let mut s = s0.clone();
-                s.slice_mut(i).copy_from_slice(v);
-                m.loss(&data, Some(&s)).unwrap_or(f64::NAN)
-            },
-        )?;
-    }
+    verify_tensors("parameter", m.params(), &g.params, &mut |p| {
+        probe.set_params(p).expect("same layout");
+        probe.loss(&data, Some(&s0)).unwrap_or(f64::NAN)
+    })?;
+    verify_tensors("initial state", &s0, &g.state, &mut |s| {
+        m.loss(&data, Some(s)).unwrap_or(f64::NAN)
+    })?;
+    // The inputs likewise, against 1e-3 of the norm of every input gradient.
     let x_floor = 1e-3
         * g.inputs
             .iter()

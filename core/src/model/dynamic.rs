@@ -133,6 +133,21 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         inputs.check(&self.meta.io.input)
     }
 
+    /// Checks every sequence of a batch; returns the longest length and a zeroed output per
+    /// sequence (one row per step).
+    fn batch_outputs(&self, inputs: &[Inputs<S>]) -> Result<(usize, Vec<Array2<S>>)> {
+        for x in inputs {
+            self.check_inputs(x)?;
+        }
+        let output = self.cell.dims().output;
+        let len = inputs.iter().map(|x| x.len()).max().unwrap_or(0);
+        let outs = inputs
+            .iter()
+            .map(|x| Array2::zeros((x.len(), output)))
+            .collect();
+        Ok((len, outs))
+    }
+
     fn finish_rows(&self, mut out: Array2<S>) -> Array2<S> {
         if let OutputKind::Regression(_) = self.meta.io.output {
             for mut row in out.rows_mut() {
@@ -243,17 +258,10 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
     }
 
     fn predict_batch(&self, inputs: &[Inputs<S>]) -> Result<Vec<Array2<S>>> {
-        for x in inputs {
-            self.check_inputs(x)?;
-        }
+        let (len, mut outs) = self.batch_outputs(inputs)?;
         let d = self.cell.dims();
         let b = inputs.len();
         let chunk = super::eval_window(b);
-        let len = inputs.iter().map(|x| x.len()).max().unwrap_or(0);
-        let mut outs: Vec<Array2<S>> = inputs
-            .iter()
-            .map(|x| Array2::zeros((x.len(), d.output)))
-            .collect();
         let mut state = self.fresh_state(b);
         let mut off = 0;
         while off < len {
@@ -281,16 +289,9 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
     }
 
     fn stream_batch(&self, inputs: &[Inputs<S>]) -> Result<Vec<Array2<S>>> {
-        for x in inputs {
-            self.check_inputs(x)?;
-        }
+        let (len, mut outs) = self.batch_outputs(inputs)?;
         let d = self.cell.dims();
         let b = inputs.len();
-        let len = inputs.iter().map(|x| x.len()).max().unwrap_or(0);
-        let mut outs: Vec<Array2<S>> = inputs
-            .iter()
-            .map(|x| Array2::zeros((x.len(), d.output)))
-            .collect();
         let mut state = self.fresh_state(b);
         let mut scratch = C::Scratch::default();
         let (mut xs, mut yc, mut y) = (

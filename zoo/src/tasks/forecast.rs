@@ -1,6 +1,6 @@
 //! Forecasting tasks: predict the next value of a series.
 
-use super::{Metric, TaskData, TestSet};
+use super::{Metric, TaskData};
 use mnnn_core::{Dataset, Inputs, IoSpec, Result, Rng, Sequence, Targets};
 use ndarray::{Array2, s};
 use std::path::Path;
@@ -32,16 +32,7 @@ fn next_step(series: &Array2<f64>, train_len: usize, names: Vec<String>) -> Task
             mask: Some((0..t).map(|i| i >= train_len).collect()),
         }],
     };
-    TaskData {
-        train,
-        tests: vec![TestSet {
-            label: "test".into(),
-            x: None,
-            data: test,
-        }],
-        metric: Metric::R2,
-        sweep: None,
-    }
+    TaskData::one_test(train, test, Metric::R2)
 }
 
 /// A noisy sum of three sines with seed-drawn amplitudes, periods (10–100 steps) and phases.

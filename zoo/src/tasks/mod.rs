@@ -19,7 +19,7 @@ mod tokens;
 
 pub use forecast::{csv_series, mackey_glass_series};
 
-use mnnn_core::{Dataset, Error, Result};
+use mnnn_core::{Dataset, Error, IoSpec, Result, Sequence};
 use serde::Serialize;
 
 /// How a task is scored.
@@ -71,6 +71,38 @@ pub struct TaskData {
     pub metric: Metric,
     /// The name of the sweep's x axis, if the test sets form a sweep.
     pub sweep: Option<&'static str>,
+}
+
+impl TaskData {
+    /// `train` with one held-out test set, labelled `"test"`, and no sweep.
+    fn one_test(train: Dataset<f64>, test: Dataset<f64>, metric: Metric) -> TaskData {
+        TaskData {
+            train,
+            tests: vec![TestSet {
+                label: "test".into(),
+                x: None,
+                data: test,
+            }],
+            metric,
+            sweep: None,
+        }
+    }
+
+    /// The last `n_test` of `seqs` held out as the test set, the rest to train on.
+    fn split(io: IoSpec, mut seqs: Vec<Sequence<f64>>, n_test: usize, metric: Metric) -> TaskData {
+        let test = seqs.split_off(seqs.len() - n_test);
+        TaskData::one_test(
+            Dataset {
+                io: io.clone(),
+                sequences: seqs,
+            },
+            Dataset {
+                io,
+                sequences: test,
+            },
+            metric,
+        )
+    }
 }
 
 /// A task with its settings.

@@ -1,28 +1,8 @@
 //! Real-valued memory tasks: delayed recall and the adding problem.
 
-use super::{Metric, TaskData, TestSet};
-use mnnn_core::{Dataset, Inputs, IoSpec, Rng, Sequence, Targets};
+use super::{Metric, TaskData};
+use mnnn_core::{Inputs, IoSpec, Rng, Sequence, Targets};
 use ndarray::Array2;
-
-fn split(io: IoSpec, mut seqs: Vec<Sequence<f64>>, n_test: usize, metric: Metric) -> TaskData {
-    let test = seqs.split_off(seqs.len() - n_test);
-    TaskData {
-        train: Dataset {
-            io: io.clone(),
-            sequences: seqs,
-        },
-        tests: vec![TestSet {
-            label: "test".into(),
-            x: None,
-            data: Dataset {
-                io,
-                sequences: test,
-            },
-        }],
-        metric,
-        sweep: None,
-    }
-}
 
 /// One sequence of delayed recall: standard-normal inputs, target `x_{t−delay}` counted from
 /// step `delay` on.
@@ -46,7 +26,7 @@ pub fn delayed(delay: usize, seed: u64) -> TaskData {
     let seqs = (0..128)
         .map(|_| delayed_sequence(&mut rng, len, delay))
         .collect();
-    split(IoSpec::regression(1, 1), seqs, 32, Metric::R2)
+    TaskData::split(IoSpec::regression(1, 1), seqs, 32, Metric::R2)
 }
 
 /// One adding-problem sequence: channel 0 uniform values, channel 1 marks one position in
@@ -75,7 +55,7 @@ pub fn adding(len: usize, seed: u64) -> TaskData {
     let seqs = (0..1200)
         .map(|_| adding_sequence(&mut rng, len.max(4)))
         .collect();
-    split(IoSpec::regression(2, 1), seqs, 200, Metric::R2)
+    TaskData::split(IoSpec::regression(2, 1), seqs, 200, Metric::R2)
 }
 
 #[cfg(test)]

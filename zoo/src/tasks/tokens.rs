@@ -20,26 +20,6 @@ fn seq(tokens: Vec<u32>, targets: Vec<u32>, mask: Vec<bool>) -> Sequence<f64> {
     }
 }
 
-fn task(io: IoSpec, mut seqs: Vec<Sequence<f64>>, n_test: usize) -> TaskData {
-    let test = seqs.split_off(seqs.len() - n_test);
-    TaskData {
-        train: Dataset {
-            io: io.clone(),
-            sequences: seqs,
-        },
-        tests: vec![TestSet {
-            label: "test".into(),
-            x: None,
-            data: Dataset {
-                io,
-                sequences: test,
-            },
-        }],
-        metric: Metric::Accuracy,
-        sweep: None,
-    }
-}
-
 /// `k` distinct values below `n`, in random order.
 fn distinct(rng: &mut Rng, n: usize, k: usize) -> Vec<usize> {
     let mut all: Vec<usize> = (0..n).collect();
@@ -81,7 +61,7 @@ pub fn selective_copying(len: usize, data: usize, vocab: usize, seed: u64) -> Ta
     let seqs = (0..2200)
         .map(|_| selective_copying_sequence(&mut rng, len, data, vocab))
         .collect();
-    task(io(vocab, 16, vocab), seqs, 200)
+    TaskData::split(io(vocab, 16, vocab), seqs, 200, Metric::Accuracy)
 }
 
 /// One MQAR sequence (Zoology's generator): `pairs` key–value pairs first (keys from the
@@ -135,7 +115,7 @@ pub fn mqar(vocab: usize, pairs: usize, len: usize, queries: usize, seed: u64) -
     let seqs = (0..2200)
         .map(|_| mqar_sequence(&mut rng, vocab, pairs, len, queries))
         .collect();
-    task(io(vocab, 32, vocab), seqs, 200)
+    TaskData::split(io(vocab, 32, vocab), seqs, 200, Metric::Accuracy)
 }
 
 /// Passkey tokens: digits 0–9, a key marker, a query marker, and eight filler words.
