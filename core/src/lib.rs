@@ -8,6 +8,7 @@
 //! [`register!`] themselves, and the `mnnn-zoo` crate links them all.
 
 pub mod benchkit;
+pub mod buf;
 pub mod cell;
 pub mod config;
 pub mod csvdata;

@@ -1,6 +1,7 @@
 //! The AMRC cell: batched step, windowed forward with a tape, and full-BPTT backward.
 
 use crate::AmrcParams;
+use mnnn_core::buf::{mat, mat_mut, split_blocks, zeroed};
 use mnnn_core::cell::{Cell, Diagnostic, Dims};
 use mnnn_core::ops::linear;
 use mnnn_core::reference::Compat;
@@ -54,14 +55,6 @@ pub struct Tape<S> {
     n: Vec<S>,
     s: Vec<S>,
     y: Vec<S>,
-}
-
-fn mat<S>(data: &[S], rows: usize, cols: usize) -> ArrayView2<'_, S> {
-    ArrayView2::from_shape((rows, cols), data).expect("buffer sized by the caller")
-}
-
-fn mat_mut<S>(data: &mut [S], rows: usize, cols: usize) -> ArrayViewMut2<'_, S> {
-    ArrayViewMut2::from_shape((rows, cols), data).expect("buffer sized by the caller")
 }
 
 impl<S: Scalar> AmrcCell<S> {
@@ -161,11 +154,9 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         scratch: &mut Scratch<S>,
     ) {
         let (b, h, o) = (x.nrows(), self.hidden, self.dims.output);
-        scratch.a.clear();
-        scratch.a.resize(b * h, S::zero());
+        zeroed(&mut scratch.a, b * h);
         linear::accumulate_step(x, params.mat(W_H), mat_mut(&mut scratch.a, b, h));
-        let (m, rest) = state.data_mut().split_at_mut(b * h);
-        let (s, p) = rest.split_at_mut(b * h);
+        let [m, s, p] = split_blocks(state.data_mut(), b * h);
         self.update(params.slice(B_H), &mut scratch.a, m, s, p);
         match y.as_slice_mut() {
             Some(out) => self.output(params, s, out, true),
@@ -194,20 +185,16 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         let rows = t * b;
         tape.x.clear();
         tape.x.extend(xs.iter().copied());
-        tape.n.clear();
-        tape.n.resize(rows * h, S::zero());
-        tape.s.clear();
-        tape.s.resize(rows * h, S::zero());
-        tape.y.clear();
-        tape.y.resize(rows * o, S::zero());
+        zeroed(&mut tape.n, rows * h);
+        zeroed(&mut tape.s, rows * h);
+        zeroed(&mut tape.y, rows * o);
         // The input projection of every step at once; only the memory update is sequential.
         linear::accumulate(
             mat(&tape.x, rows, i),
             params.mat(W_H),
             mat_mut(&mut tape.n, rows, h),
         );
-        let (m, rest) = state.data_mut().split_at_mut(b * h);
-        let (s, p) = rest.split_at_mut(b * h);
+        let [m, s, p] = split_blocks(state.data_mut(), b * h);
         let bh = params.slice(B_H);
         for (n_t, s_t) in tape
             .n
@@ -253,8 +240,7 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         grads.vec_mut(B_O).scaled_add(one, &dz_m.sum_axis(Axis(0)));
         // The recurrence, backwards in time; `ds` becomes da in place.
         let keep = one - self.alpha;
-        let (dm, rest) = dstate.data_mut().split_at_mut(b * h);
-        let (dsc, dpc) = rest.split_at_mut(b * h);
+        let [dm, dsc, dpc] = split_blocks(dstate.data_mut(), b * h);
         for (da_t, n_t) in ds
             .chunks_exact_mut(b * h)
             .zip(tape.n.chunks_exact(b * h))

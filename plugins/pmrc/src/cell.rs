@@ -2,6 +2,7 @@
 //! design form and in the reference implementation's form.
 
 use crate::PmrcParams;
+use mnnn_core::buf::{mat, mat_mut, zeroed};
 use mnnn_core::cell::{Cell, Diagnostic, Dims};
 use mnnn_core::ops::linear;
 use mnnn_core::reference::Compat;
@@ -77,14 +78,6 @@ struct Parts<'a, S> {
     p: &'a mut [S],
     y: &'a mut [S],
     zp: &'a mut [S],
-}
-
-fn mat<S>(data: &[S], rows: usize, cols: usize) -> ArrayView2<'_, S> {
-    ArrayView2::from_shape((rows, cols), data).expect("buffer sized by the caller")
-}
-
-fn mat_mut<S>(data: &mut [S], rows: usize, cols: usize) -> ArrayViewMut2<'_, S> {
-    ArrayViewMut2::from_shape((rows, cols), data).expect("buffer sized by the caller")
 }
 
 /// Every row of `dst` (rows of `bias.len()`) set to `bias`.
@@ -582,8 +575,7 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
             (&mut tape.z, rows * o),
             (&mut tape.y, rows * o),
         ] {
-            buf.clear();
-            buf.resize(len, S::zero());
+            zeroed(buf, len);
         }
         tape.x.clear();
         tape.x.extend(xs.iter().copied());
