@@ -16,6 +16,7 @@ pub mod data;
 mod error;
 pub mod freeze;
 pub mod gradcheck;
+pub mod init;
 pub mod kernels;
 pub mod metrics;
 pub mod model;

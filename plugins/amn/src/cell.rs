@@ -6,7 +6,7 @@ use mnnn_core::buf::{mat, mat_mut, split_blocks, zeroed};
 use mnnn_core::cell::{Cell, Diagnostic, Dims};
 use mnnn_core::ops::{Activation, linear};
 use mnnn_core::reference::Compat;
-use mnnn_core::{Layout, Rng, Scalar, Tensors};
+use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3};
 
@@ -885,11 +885,7 @@ impl<S: Scalar> Cell<S> for AmnCell<S> {
         let std_in = (2.0 / (i + h) as f64).sqrt();
         let std_out = (2.0 / (h + o) as f64).sqrt();
         let std_mem = (1.0 / h as f64).sqrt();
-        let mut fill = |idx: usize, std: f64| {
-            for v in params.slice_mut(idx) {
-                *v = S::from_f64(rng.normal() * std);
-            }
-        };
+        let mut fill = |idx: usize, std: f64| init::normal(rng, params.slice_mut(idx), std);
         fill(B, std_in);
         fill(C, std_out);
         fill(D, 0.1 * std_out);

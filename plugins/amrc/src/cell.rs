@@ -5,7 +5,7 @@ use mnnn_core::buf::{mat, mat_mut, split_blocks, zeroed};
 use mnnn_core::cell::{Cell, Diagnostic, Dims};
 use mnnn_core::ops::linear;
 use mnnn_core::reference::Compat;
-use mnnn_core::{Layout, Rng, Scalar, Tensors};
+use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
 
@@ -137,11 +137,12 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
     fn init_params(&self, rng: &mut Rng, params: &mut Tensors<S>) {
         // Glorot-uniform weights, zero biases.
         let (i, h, o) = (self.dims.input, self.hidden, self.dims.output);
-        for (idx, fan) in [(W_H, i + h), (W_O, h + o)] {
-            let lim = (6.0 / fan as f64).sqrt();
-            for v in params.slice_mut(idx) {
-                *v = S::from_f64(rng.uniform_in(-lim, lim));
-            }
+        for (idx, fan_in, fan_out) in [(W_H, i, h), (W_O, h, o)] {
+            init::uniform(
+                rng,
+                params.slice_mut(idx),
+                init::glorot_limit(fan_in, fan_out),
+            );
         }
     }
 

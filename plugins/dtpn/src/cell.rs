@@ -9,7 +9,7 @@ use mnnn_core::buf::{mat, mat_mut, split_blocks, zeroed};
 use mnnn_core::cell::{Cell, Diagnostic, Dims};
 use mnnn_core::ops::{Activation, linear};
 use mnnn_core::reference::Compat;
-use mnnn_core::{Layout, Rng, Scalar, Tensors};
+use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis, s};
 
@@ -425,10 +425,7 @@ impl<S: Scalar> Cell<S> for DtpnCell<S> {
         }
         var.push((self.w_out(), 2.0 / (h + o) as f64));
         for (idx, v) in var {
-            let sd = v.sqrt();
-            for w in params.slice_mut(idx) {
-                *w = S::from_f64(rng.normal() * sd);
-            }
+            init::normal(rng, params.slice_mut(idx), v.sqrt());
         }
     }
 

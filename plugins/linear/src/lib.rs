@@ -16,7 +16,7 @@
 use mnnn_core::cell::{Cell, Diagnostic, Dims};
 use mnnn_core::ops::linear;
 use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
-use mnnn_core::{Layout, Result, Rng, Scalar, Tensors};
+use mnnn_core::{Layout, Result, Rng, Scalar, Tensors, init};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
 use serde::{Deserialize, Serialize};
@@ -63,10 +63,8 @@ impl<S: Scalar> Cell<S> for LinearCell {
     }
 
     fn init_params(&self, rng: &mut Rng, params: &mut Tensors<S>) {
-        let lim = (6.0 / (self.dims.input + self.dims.output) as f64).sqrt();
-        for v in params.slice_mut(W) {
-            *v = S::from_f64(rng.uniform_in(-lim, lim));
-        }
+        let lim = init::glorot_limit(self.dims.input, self.dims.output);
+        init::uniform(rng, params.slice_mut(W), lim);
     }
 
     fn step(

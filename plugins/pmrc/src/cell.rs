@@ -6,7 +6,7 @@ use mnnn_core::buf::{mat, mat_mut, zeroed};
 use mnnn_core::cell::{Cell, Diagnostic, Dims};
 use mnnn_core::ops::linear;
 use mnnn_core::reference::Compat;
-use mnnn_core::{Layout, Rng, Scalar, Tensors};
+use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3};
 
@@ -469,7 +469,7 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
         // Glorot-uniform input and output matrices, the reference's U(±sqrt(1/H)) for the
         // hidden-to-hidden ones (spectral radius ≈ 0.58), zero biases.
         let (i, h, o) = (self.dims.input, self.hidden, self.dims.output);
-        let glorot_in = (6.0 / (i + h) as f64).sqrt();
+        let glorot_in = init::glorot_limit(i, h);
         let recur = (1.0 / h as f64).sqrt();
         let mut draws = vec![(self.idx.w_h, glorot_in)];
         if let Some(u) = self.idx.u_r {
@@ -478,11 +478,9 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
         if let Some(g) = self.idx.gates {
             draws.extend([(g.w_g, glorot_in), (g.u_g, recur), (g.w_c, glorot_in)]);
         }
-        draws.push((self.idx.w_o, (6.0 / (h + o) as f64).sqrt()));
+        draws.push((self.idx.w_o, init::glorot_limit(h, o)));
         for (idx, lim) in draws {
-            for v in params.slice_mut(idx) {
-                *v = S::from_f64(rng.uniform_in(-lim, lim));
-            }
+            init::uniform(rng, params.slice_mut(idx), lim);
         }
     }
 
