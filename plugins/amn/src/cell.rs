@@ -3,7 +3,7 @@
 
 use crate::AmnParams;
 use mnnn_core::buf::{mat, mat_mut, split_blocks, zeroed};
-use mnnn_core::cell::{Cell, Diagnostic, Dims};
+use mnnn_core::cell::{Cell, Diagnostic, Dims, mean_abs};
 use mnnn_core::ops::{Activation, linear};
 use mnnn_core::reference::Compat;
 use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
@@ -974,7 +974,6 @@ impl<S: Scalar> Cell<S> for AmnCell<S> {
 
     fn diagnostics(&self, params: &Tensors<S>, state: &Tensors<S>) -> Vec<Diagnostic> {
         let (h, mm) = (self.hidden, self.manifold);
-        let mean_abs = |v: &[S]| v.iter().map(|x| x.as_f64().abs()).sum::<f64>() / v.len() as f64;
         let mut coef = Coef::default();
         coef.refresh(self, params);
         let timescale = coef.a.iter().map(|a| 1.0 / a.as_f64()).sum::<f64>() / h as f64;

@@ -2,7 +2,7 @@
 
 use crate::AmrcParams;
 use mnnn_core::buf::{mat, mat_mut, split_blocks, zeroed};
-use mnnn_core::cell::{Cell, Diagnostic, Dims};
+use mnnn_core::cell::{Cell, Diagnostic, Dims, mean_abs};
 use mnnn_core::ops::linear;
 use mnnn_core::reference::Compat;
 use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
@@ -307,18 +307,15 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
     }
 
     fn diagnostics(&self, _params: &Tensors<S>, state: &Tensors<S>) -> Vec<Diagnostic> {
-        let mean_abs = |v: &[S]| {
-            let h = self.hidden;
-            v[..h].iter().map(|x| x.as_f64().abs()).sum::<f64>() / h as f64
-        };
+        let h = self.hidden;
         vec![
             Diagnostic {
                 name: "mean_abs_memory",
-                value: mean_abs(state.slice(MEM)),
+                value: mean_abs(&state.slice(MEM)[..h]),
             },
             Diagnostic {
                 name: "mean_abs_hidden",
-                value: mean_abs(state.slice(ECHO)),
+                value: mean_abs(&state.slice(ECHO)[..h]),
             },
         ]
     }

@@ -6,7 +6,7 @@
 
 use crate::DtpnParams;
 use mnnn_core::buf::{mat, mat_mut, split_blocks, zeroed};
-use mnnn_core::cell::{Cell, Diagnostic, Dims};
+use mnnn_core::cell::{Cell, Diagnostic, Dims, mean_abs};
 use mnnn_core::ops::{Activation, linear};
 use mnnn_core::reference::Compat;
 use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
@@ -637,7 +637,6 @@ impl<S: Scalar> Cell<S> for DtpnCell<S> {
     }
 
     fn diagnostics(&self, _params: &Tensors<S>, state: &Tensors<S>) -> Vec<Diagnostic> {
-        let mean_abs = |v: &[S]| v.iter().map(|x| x.as_f64().abs()).sum::<f64>() / v.len() as f64;
         let (h, mh) = (self.hidden, self.memory * self.hidden);
         vec![
             Diagnostic {

@@ -3,7 +3,7 @@
 
 use crate::PmrcParams;
 use mnnn_core::buf::{mat, mat_mut, zeroed};
-use mnnn_core::cell::{Cell, Diagnostic, Dims};
+use mnnn_core::cell::{Cell, Diagnostic, Dims, mean_abs};
 use mnnn_core::ops::linear;
 use mnnn_core::reference::Compat;
 use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
@@ -854,7 +854,7 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
     fn diagnostics(&self, params: &Tensors<S>, state: &Tensors<S>) -> Vec<Diagnostic> {
         let h = self.hidden;
         let m = &state.slice(0)[..h];
-        let mean_abs_memory = m.iter().map(|v| v.as_f64().abs()).sum::<f64>() / h as f64;
+        let mean_abs_memory = mean_abs(m);
         let mean_gate = match self.idx.gates {
             Some(gi) => {
                 // σ(m U_g + b_g): the gate's openness driven by the memory alone.
