@@ -92,15 +92,12 @@ impl<S: Scalar> AmrcCell<S> {
     fn output(&self, params: &Tensors<S>, s: &[S], y: &mut [S], step: bool) {
         let (h, o) = (self.hidden, self.dims.output);
         let rows = s.len() / h;
-        let bo = params.slice(B_O);
-        for r in y.chunks_exact_mut(o) {
-            r.copy_from_slice(bo);
-        }
-        let (s, w, y2) = (mat(s, rows, h), params.mat(W_O), mat_mut(y, rows, o));
+        let (s, w, bo) = (mat(s, rows, h), params.mat(W_O), Some(params.vec(B_O)));
+        let y2 = mat_mut(y, rows, o);
         if step {
-            linear::accumulate_step(s, w, y2);
+            linear::forward_step(s, w, bo, y2);
         } else {
-            linear::accumulate(s, w, y2);
+            linear::forward(s, w, bo, y2);
         }
         S::tanh_inplace(y);
     }

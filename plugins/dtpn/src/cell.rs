@@ -202,13 +202,8 @@ impl<S: Scalar> DtpnCell<S> {
         let (b, h, m) = (x.nrows(), self.hidden, self.memory);
         let bh = b * h;
         zeroed(&mut sc.pre, bh);
-        if self.design() {
-            let bias = params.slice(B_H);
-            for row in sc.pre.chunks_exact_mut(h) {
-                row.copy_from_slice(bias);
-            }
-        }
-        linear::accumulate_step(x, params.mat(W_IN), mat_mut(&mut sc.pre, b, h));
+        let bias = self.design().then(|| params.vec(B_H));
+        linear::forward_step(x, params.mat(W_IN), bias, mat_mut(&mut sc.pre, b, h));
         let [hs, e, n, mem] = split_blocks(state.data_mut(), bh);
         linear::accumulate_step(mat(hs, b, h), params.mat(U), mat_mut(&mut sc.pre, b, h));
         S::tanh_inplace(&mut sc.pre);
@@ -295,17 +290,14 @@ impl<S: Scalar> DtpnCell<S> {
             w.slice_mut(s![.., ..m]).assign(&params.mat(W_K));
             w.slice_mut(s![.., m..m + h]).assign(&params.mat(W_V));
             w.slice_mut(s![.., m + h..]).assign(&params.mat(W_Q));
-            let bias = params.slice(B_H);
-            for row in tape.c.chunks_exact_mut(h) {
-                row.copy_from_slice(bias);
-            }
         } else {
             tape.w.clear();
         }
         // The input projection of every step at once.
-        linear::accumulate(
+        linear::forward(
             mat(&tape.x, rows, i),
             params.mat(W_IN),
+            design.then(|| params.vec(B_H)),
             mat_mut(&mut tape.c, rows, h),
         );
         let [hst, e, n, mem] = split_blocks(state.data_mut(), bh);

@@ -80,13 +80,6 @@ struct Parts<'a, S> {
     zp: &'a mut [S],
 }
 
-/// Every row of `dst` (rows of `bias.len()`) set to `bias`.
-fn fill_rows<S: Scalar>(dst: &mut [S], bias: &[S]) {
-    for r in dst.chunks_exact_mut(bias.len().max(1)) {
-        r.copy_from_slice(bias);
-    }
-}
-
 /// `dst += Σ_rows src` (rows of `dst.len()`).
 fn add_col_sums<S: Scalar>(dst: &mut [S], src: &[S]) {
     for r in src.chunks_exact(dst.len().max(1)) {
@@ -505,8 +498,8 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
         if let Some(gi) = self.idx.gates {
             g.fill(S::zero());
             linear::accumulate_step(x, params.mat(gi.w_g), mat_mut(g, b, h));
-            fill_rows(c, params.slice(gi.b_c));
-            linear::accumulate_step(x, params.mat(gi.w_c), mat_mut(c, b, h));
+            let bc = Some(params.vec(gi.b_c));
+            linear::forward_step(x, params.mat(gi.w_c), bc, mat_mut(c, b, h));
         }
         if self.reference() {
             if self.gates {
@@ -534,10 +527,10 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
             self.design_post(a, g, &rest[..bh], st.m, st.s);
         }
         let out = &mut scratch.y;
-        fill_rows(out, params.slice(self.idx.b_o));
-        linear::accumulate_step(
+        linear::forward_step(
             mat(st.s, b, h),
             params.mat(self.idx.w_o),
+            Some(params.vec(self.idx.b_o)),
             mat_mut(out, b, o),
         );
         S::tanh_inplace(out);
@@ -585,8 +578,8 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
         if let Some(gi) = self.idx.gates {
             let gm = &mut mat_mut(&mut tape.g, rows, h);
             general_mat_mul(one, &xm, &params.mat(gi.w_g), zero, gm);
-            fill_rows(&mut tape.c, params.slice(gi.b_c));
-            linear::accumulate(xm, params.mat(gi.w_c), mat_mut(&mut tape.c, rows, h));
+            let bc = Some(params.vec(gi.b_c));
+            linear::forward(xm, params.mat(gi.w_c), bc, mat_mut(&mut tape.c, rows, h));
             S::tanh_inplace(&mut tape.c);
         }
         {
@@ -641,10 +634,10 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
             st.p.copy_from_slice(&tape.s[t * bh..(t + 1) * bh]);
         }
         // The output layer for every step at once, then its (cheap, sequential) echo.
-        fill_rows(&mut tape.z, params.slice(self.idx.b_o));
-        linear::accumulate(
+        linear::forward(
             mat(&tape.s[lag * bh..], rows, h),
             params.mat(self.idx.w_o),
+            Some(params.vec(self.idx.b_o)),
             mat_mut(&mut tape.z, rows, o),
         );
         S::tanh_inplace(&mut tape.z);
