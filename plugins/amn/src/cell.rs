@@ -807,15 +807,12 @@ impl<S: Scalar> AmnCell<S> {
         if self.design {
             general_mat_mul(one, &xm.t(), &dps_m, one, &mut grads.mat_mut(E));
         }
-        if let Some(mut dx) = dxs {
-            let mut buf = vec![zero; rows * i];
-            gemm_set(dpy_m, params.mat(D).t(), &mut buf);
-            let mut bm_ = mat_mut(&mut buf, rows, i);
-            general_mat_mul(one, &du_m, &params.mat(B).t(), one, &mut bm_);
+        if let Some(dx) = dxs {
+            let mut terms = vec![(dpy_m, params.mat(D)), (du_m, params.mat(B))];
             if self.design {
-                general_mat_mul(one, &dps_m, &params.mat(E).t(), one, &mut bm_);
+                terms.push((dps_m, params.mat(E)));
             }
-            dx.assign(&ArrayView3::from_shape((t, b, i), &buf).expect("sized above"));
+            linear::backward_inputs(&terms, dx);
         }
     }
 }

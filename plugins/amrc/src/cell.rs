@@ -264,16 +264,8 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         let x_m = mat(&tape.x, rows, i);
         general_mat_mul(one, &x_m.t(), &da_m, one, &mut grads.mat_mut(W_H));
         grads.vec_mut(B_H).scaled_add(one, &da_m.sum_axis(Axis(0)));
-        if let Some(mut dx) = dxs {
-            let mut buf = vec![S::zero(); rows * i];
-            general_mat_mul(
-                one,
-                &da_m,
-                &params.mat(W_H).t(),
-                S::zero(),
-                &mut mat_mut(&mut buf, rows, i),
-            );
-            dx.assign(&ndarray::ArrayView3::from_shape((t, b, i), &buf).expect("sized above"));
+        if let Some(dx) = dxs {
+            linear::backward_inputs(&[(da_m, params.mat(W_H))], dx);
         }
     }
 

@@ -615,16 +615,8 @@ impl<S: Scalar> Cell<S> for DtpnCell<S> {
                 *gv += *d;
             }
         }
-        if let Some(mut dx) = dxs {
-            let mut buf = vec![S::zero(); rows * i];
-            general_mat_mul(
-                one,
-                &dpre_m,
-                &params.mat(W_IN).t(),
-                S::zero(),
-                &mut mat_mut(&mut buf, rows, i),
-            );
-            dx.assign(&ArrayView3::from_shape((t, b, i), &buf).expect("sized above"));
+        if let Some(dx) = dxs {
+            linear::backward_inputs(&[(dpre_m, params.mat(W_IN))], dx);
         }
     }
 

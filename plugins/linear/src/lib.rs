@@ -112,13 +112,8 @@ impl<S: Scalar> Cell<S> for LinearCell {
         let dy = Array2::from_shape_vec((t * b, o), dys.iter().copied().collect()).expect("sizes");
         general_mat_mul(S::one(), &tape.x.t(), &dy, S::one(), &mut grads.mat_mut(W));
         grads.vec_mut(B).scaled_add(S::one(), &dy.sum_axis(Axis(0)));
-        if let Some(mut dx) = dxs {
-            let mut g = Array2::zeros((t * b, self.dims.input));
-            general_mat_mul(S::one(), &dy, &p.mat(W).t(), S::zero(), &mut g);
-            dx.assign(
-                &g.into_shape_with_order((t, b, self.dims.input))
-                    .expect("contiguous"),
-            );
+        if let Some(dx) = dxs {
+            linear::backward_inputs(&[(dy.view(), p.mat(W))], dx);
         }
     }
 

@@ -830,17 +830,13 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
                 general_mat_mul(one, &mp.t(), &dgp_m, one, &mut grads.mat_mut(gi.u_g));
             }
         }
-        if let Some(mut dx) = dxs {
-            let mut buf = vec![zero; rows * i];
-            let bm = &mut mat_mut(&mut buf, rows, i);
-            general_mat_mul(one, &da_m, &params.mat(self.idx.w_h).t(), zero, bm);
+        if let Some(dx) = dxs {
+            let mut terms = vec![(da_m, params.mat(self.idx.w_h))];
             if let Some(gi) = self.idx.gates {
-                let dgp_m = mat(&dgp, rows, h);
-                let dcp_m = mat(&dcp, rows, h);
-                general_mat_mul(one, &dgp_m, &params.mat(gi.w_g).t(), one, bm);
-                general_mat_mul(one, &dcp_m, &params.mat(gi.w_c).t(), one, bm);
+                terms.push((mat(&dgp, rows, h), params.mat(gi.w_g)));
+                terms.push((mat(&dcp, rows, h), params.mat(gi.w_c)));
             }
-            dx.assign(&ArrayView3::from_shape((t, b, i), &buf).expect("sized above"));
+            linear::backward_inputs(&terms, dx);
         }
     }
 
