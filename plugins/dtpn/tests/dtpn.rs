@@ -2,7 +2,9 @@
 //! and what the issue asks of it: learned key/value writes, an addressed read, every
 //! parameter trained, diagnostics per track.
 
-use mnnn_core::gradcheck::{check_tensors, numeric_gradient, relative_error};
+use mnnn_core::gradcheck::{
+    check_model_inputs, check_model_params, check_model_state, regression_data,
+};
 use mnnn_core::reference::{RefDims, build};
 use mnnn_core::{
     Architecture, Dataset, DynModel, Entry, Inputs, IoSpec, Rng, Scalar, Sequence, Targets,
@@ -452,38 +454,16 @@ fn randomise(t: &mut Tensors<f64>, rng: &mut Rng, scale: f64) {
         .for_each(|v| *v += rng.normal() * scale);
 }
 
-fn dataset(rng: &mut Rng, lens: &[usize], i: usize, o: usize) -> Dataset<f64> {
-    Dataset {
-        io: IoSpec::regression(i, o),
-        sequences: lens
-            .iter()
-            .map(|&t| Sequence {
-                inputs: Inputs::Real(Array2::from_shape_fn((t, i), |_| rng.normal())),
-                targets: Targets::Real(Array2::from_shape_fn((t, o), |_| rng.normal())),
-                mask: None,
-            })
-            .collect(),
-    }
-}
-
 /// Worst relative error over every parameter, the initial state and the inputs; each
 /// analytic gradient must be non-zero (every parameter is trained).
 fn worst_gradient_error(m: &dyn DynModel<f64>, data: &Dataset<f64>, s0: &Tensors<f64>) -> f64 {
     let (_, g) = m.gradients(data, Some(s0)).unwrap();
     let mut worst = 0.0f64;
-    let mut p = m.params().clone();
-    let mut probe = m.clone_box();
-    for c in check_tensors(&mut p, &g.params, 1e-5, &mut |p| {
-        probe.set_params(p).unwrap();
-        probe.loss(data, Some(s0)).unwrap()
-    }) {
+    for c in check_model_params(m, data, Some(s0), &g.params, 1e-5) {
         assert!(c.analytic_norm > 1e-6, "{} has a zero gradient", c.name);
         worst = worst.max(c.rel_error);
     }
-    let mut s = s0.clone();
-    for c in check_tensors(&mut s, &g.state, 1e-5, &mut |s| {
-        m.loss(data, Some(s)).unwrap()
-    }) {
+    for c in check_model_state(m, data, s0, &g.state, 1e-5) {
         assert!(
             c.analytic_norm > 1e-6,
             "state {} has a zero gradient",
@@ -491,19 +471,8 @@ fn worst_gradient_error(m: &dyn DynModel<f64>, data: &Dataset<f64>, s0: &Tensors
         );
         worst = worst.max(c.rel_error);
     }
-    for (k, seq) in data.sequences.iter().enumerate() {
-        let Inputs::Real(x) = &seq.inputs else {
-            unreachable!()
-        };
-        let shape = x.dim();
-        let mut flat: Vec<f64> = x.iter().copied().collect();
-        let num = numeric_gradient(&mut flat, 1e-5, &mut |v| {
-            let mut d = data.clone();
-            d.sequences[k].inputs =
-                Inputs::Real(Array2::from_shape_vec(shape, v.to_vec()).unwrap());
-            m.loss(&d, Some(s0)).unwrap()
-        });
-        worst = worst.max(relative_error(g.inputs[k].as_slice().unwrap(), &num, 1e-12));
+    for err in check_model_inputs(m, data, Some(s0), &g.inputs, 1e-5) {
+        worst = worst.max(err);
     }
     worst
 }
@@ -522,7 +491,7 @@ fn gradient_case(compat: &str, seed: u64) -> (Box<dyn DynModel<f64>>, Dataset<f6
     randomise(&mut p, &mut rng, 0.3);
     m.set_params(&p).unwrap();
     // Unequal lengths: the shorter sequence is padded inside the batch.
-    let data = dataset(&mut rng, &[9, 6], 3, 2);
+    let data = regression_data(&mut rng, &[9, 6], 3, 2, 1.0);
     let mut s0 = m.batch_state(2);
     randomise(&mut s0, &mut rng, 0.5);
     (m, data, s0)
