@@ -560,6 +560,7 @@ fn a_wrong_gradient_would_be_caught() {
 fn invalid_params_are_refused_with_their_range() {
     let e = Entry::of::<Amn>();
     let io = IoSpec::regression(1, 1);
+    let refusal = |p: &str| e.create::<f32>(Some(p), &io, 0).err().unwrap().to_string();
     for (text, want) in [
         ("(hidden: 0)", "'hidden' = 0: must be in [1, 16777216]"),
         ("(manifold: 0)", "'manifold' = 0: must be in [1, 16777216]"),
@@ -590,36 +591,18 @@ fn invalid_params_are_refused_with_their_range() {
         ),
         ("(mix: NaN)", "'mix' = NaN: must be in [0, 1]"),
     ] {
-        let err = e
-            .create::<f32>(Some(text), &io, 0)
-            .err()
-            .unwrap()
-            .to_string();
+        let err = refusal(text);
         assert!(err.contains(want), "{text}: {err}");
     }
-    let err = e
-        .create::<f32>(Some("(compat: \"exact\")"), &io, 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refusal("(compat: \"exact\")");
     assert!(
         err.contains("compat must be \"design\" or \"reference\""),
         "{err}"
     );
-    let err = e
-        .create::<f32>(Some("(hiden: 3)"), &io, 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refusal("(hiden: 3)");
     assert!(err.contains("hiden"), "{err}");
     // Valid sizes whose tensors would not fit are refused before anything is allocated.
-    let wide = e.create::<f32>(Some("(hidden: 16777216, manifold: 64)"), &io, 0);
-    assert!(
-        wide.err()
-            .unwrap()
-            .to_string()
-            .contains("at most 268435456"),
-    );
+    assert!(refusal("(hidden: 16777216, manifold: 64)").contains("at most 268435456"));
 }
 
 #[test]

@@ -206,29 +206,13 @@ fn chunked_and_batched_forms_equal_the_step_loop() {
 #[test]
 fn invalid_params_are_refused_with_their_range() {
     let e = Entry::of::<Amrc>();
-    let err = e
-        .create::<f32>(Some("(beta: 1.5)"), &IoSpec::regression(1, 1), 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let io = IoSpec::regression(1, 1);
+    let refusal = |p: &str| e.create::<f32>(Some(p), &io, 0).err().unwrap().to_string();
+    let err = refusal("(beta: 1.5)");
     assert!(err.contains("'beta' = 1.5: must be in [0, 1]"), "{err}");
-    let err = e
-        .create::<f32>(Some("(hidden: 0)"), &IoSpec::regression(1, 1), 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refusal("(hidden: 0)");
     assert!(err.contains("'hidden' = 0"), "{err}");
-    let huge = e.create::<f32>(
-        Some("(hidden: 4611686018427387904)"),
-        &IoSpec::regression(1, 1),
-        0,
-    );
-    assert!(
-        huge.err()
-            .unwrap()
-            .to_string()
-            .contains("must be in [1, 16777216]")
-    );
+    assert!(refusal("(hidden: 4611686018427387904)").contains("must be in [1, 16777216]"));
     let wide = e.create::<f32>(Some("(hidden: 16777216)"), &IoSpec::regression(4096, 1), 0);
     assert!(
         wide.err()

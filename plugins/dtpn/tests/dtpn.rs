@@ -392,6 +392,7 @@ fn an_imported_model_saves_loads_and_continues_exactly() {
 fn invalid_params_are_refused_with_their_field_and_range() {
     let e = Entry::of::<Dtpn>();
     let io = IoSpec::regression(1, 1);
+    let refusal = |p: &str| e.create::<f32>(Some(p), &io, 0).err().unwrap().to_string();
     for (text, want) in [
         ("(hidden: 0)", "'hidden' = 0: must be in [1, 16777216]"),
         (
@@ -421,27 +422,15 @@ fn invalid_params_are_refused_with_their_field_and_range() {
         );
         assert!(err.to_string().contains(want), "{text}: {err}");
     }
-    let err = e
-        .create::<f32>(Some("(compat: \"exact\")"), &io, 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refusal("(compat: \"exact\")");
     assert!(
         err.contains("compat must be \"design\" or \"reference\""),
         "{err}"
     );
-    let err = e
-        .create::<f32>(Some("(hiden: 3)"), &io, 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refusal("(hiden: 3)");
     assert!(err.contains("hiden"), "{err}");
     // Valid sizes whose product is too large are refused before anything is allocated.
-    let err = e
-        .create::<f32>(Some("(hidden: 16777216, memory: 16777216)"), &io, 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refusal("(hidden: 16777216, memory: 16777216)");
     assert!(err.contains("at most 268435456"), "{err}");
 }
 
