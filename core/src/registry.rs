@@ -120,6 +120,23 @@ impl ParamRange {
     }
 }
 
+/// Refuses `value` outside `[min, max]` (NaN included) with an [`Error::InvalidParam`] that
+/// names the field and says `must be in [min, max]`: the range checks of
+/// [`Architecture::validate`].
+pub fn check_range<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<()> {
+    if min <= value && value <= max {
+        Ok(())
+    } else {
+        let expected = format!("must be in [{min}, {max}]");
+        Err(Error::invalid_param(name, value, expected))
+    }
+}
+
 /// What a plugin implements to become an entry: its metadata, its hyper-parameters and how
 /// to build its cell. [`register!`](crate::register) turns it into a registry [`Entry`].
 pub trait Architecture: 'static {
@@ -443,5 +460,21 @@ mod tests {
         assert_eq!(suggestions("amcr", &known)[0], "amrc");
         assert_eq!(suggestions("mnemosine", &known)[0], "mnemosyne");
         assert!(suggestions("zzzzzzzz", &known).is_empty());
+    }
+
+    #[test]
+    fn check_range_names_the_field_and_the_range() {
+        assert!(check_range("hidden", 1usize, 1, 1 << 24).is_ok());
+        let e = check_range("hidden", 0usize, 1, 1 << 24).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid parameter 'hidden' = 0: must be in [1, 16777216]"
+        );
+        let e = check_range("dt", f64::NAN, 1e-3, 1.0).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid parameter 'dt' = NaN: must be in [0.001, 1]"
+        );
+        assert!(check_range("mix", 1.0, 0.0, 1.0).is_ok());
     }
 }
