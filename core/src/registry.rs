@@ -93,6 +93,38 @@ pub struct ParamRange {
 }
 
 impl ParamRange {
+    /// An integer in `[min, max]` the conformance suite draws from `[min, small]`.
+    pub const fn int(name: &'static str, min: u64, max: u64, small: u64) -> Self {
+        ParamRange {
+            name,
+            kind: RangeKind::Int { min, max, small },
+        }
+    }
+
+    /// A finite float in `[min, max]`.
+    pub const fn float(name: &'static str, min: f64, max: f64) -> Self {
+        ParamRange {
+            name,
+            kind: RangeKind::Float { min, max },
+        }
+    }
+
+    /// One of `choices`.
+    pub const fn choice(name: &'static str, choices: &'static [&'static str]) -> Self {
+        ParamRange {
+            name,
+            kind: RangeKind::Choice(choices),
+        }
+    }
+
+    /// `true` or `false`.
+    pub const fn flag(name: &'static str) -> Self {
+        ParamRange {
+            name,
+            kind: RangeKind::Bool,
+        }
+    }
+
     /// Values of the field's type that the entry must refuse, as RON text.
     pub fn invalid_values(&self) -> Vec<String> {
         match self.kind {
