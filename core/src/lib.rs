@@ -27,6 +27,8 @@ pub mod registry;
 mod rng;
 mod scalar;
 pub mod tensors;
+#[doc(hidden)]
+pub mod testkit;
 pub mod train;
 
 pub use cell::{Cell, Diagnostic, Dims};

@@ -9,6 +9,7 @@ use mnnn_core::gradcheck::{
     check_model_inputs, check_model_params, check_model_state, regression_data,
 };
 use mnnn_core::reference::{RefDims, build};
+use mnnn_core::testkit::assert_wrong_lengths_refused;
 use mnnn_core::{
     Dataset, DynModel, Entry, Inputs, IoSpec, Rng, Scalar, Sequence, Targets, Tensors, TrainConfig,
 };
@@ -371,18 +372,7 @@ fn reference_files_import_and_run_the_reference_equations() {
 
     // Wrong lengths name both byte counts; a header of other sizes is refused.
     let n = bytes.len();
-    let short = import(&bytes[..n - 1], &dims).unwrap_err().to_string();
-    assert!(
-        short.contains(&format!("has {n} bytes, this one has {}", n - 1)),
-        "{short}"
-    );
-    let mut long = bytes.clone();
-    long.push(0);
-    let long = import(&long, &dims).unwrap_err().to_string();
-    assert!(
-        long.contains(&format!("has {n} bytes, this one has {}", n + 1)),
-        "{long}"
-    );
+    assert_wrong_lengths_refused(import, &bytes, n, &dims);
     // I and O swapped: the same size, another header.
     let swapped = reference_file(
         &w,

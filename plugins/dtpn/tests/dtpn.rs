@@ -6,6 +6,7 @@ use mnnn_core::gradcheck::{
     check_model_inputs, check_model_params, check_model_state, regression_data,
 };
 use mnnn_core::reference::{RefDims, build};
+use mnnn_core::testkit::assert_wrong_lengths_refused;
 use mnnn_core::{
     Architecture, Dataset, DynModel, Entry, Inputs, IoSpec, Rng, Scalar, Sequence, Targets,
     Tensors, TrainConfig,
@@ -324,19 +325,7 @@ fn bad_reference_files_are_refused_with_the_reason() {
     let file = RefFile::new(2, 3, 1, 2);
     let bytes = file.bytes();
     let dims = file.dims();
-    let n = bytes.len();
-    let short = import(&bytes[..n - 1], &dims).unwrap_err().to_string();
-    assert!(
-        short.contains(&format!("has {n} bytes, this one has {}", n - 1)),
-        "{short}"
-    );
-    let mut long = bytes.clone();
-    long.push(0);
-    let long = import(&long, &dims).unwrap_err().to_string();
-    assert!(
-        long.contains(&format!("has {n} bytes, this one has {}", n + 1)),
-        "{long}"
-    );
+    assert_wrong_lengths_refused(import, &bytes, bytes.len(), &dims);
     // Header sizes must agree with the sizes asked for (same byte count, other H and I).
     let mut swapped = bytes.clone();
     swapped[0..4].copy_from_slice(&3i32.to_le_bytes());

@@ -6,6 +6,7 @@ use mnnn_core::gradcheck::{
 };
 use mnnn_core::reference::{RefDims, build};
 use mnnn_core::registry::load_bytes;
+use mnnn_core::testkit::assert_wrong_lengths_refused;
 use mnnn_core::{
     Dataset, DynModel, Entry, FreezeSpec, Inputs, IoSpec, Rng, Scalar, Sequence, Targets, Tensors,
     TrainConfig,
@@ -453,20 +454,7 @@ fn bad_reference_files_are_refused() {
     let bytes = net.bytes();
     let n = file_size(2, 3, 1).unwrap();
     assert_eq!(n, 35 + 4 * (3 * 3 * 2 + 3 + 2 * 9 + 7 * 3 + 2));
-    let short = import(&bytes[..n - 1], &net.dims())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        short.contains(&format!("has {n} bytes, this one has {}", n - 1)),
-        "{short}"
-    );
-    let mut long = bytes.clone();
-    long.push(0);
-    let long = import(&long, &net.dims()).unwrap_err().to_string();
-    assert!(
-        long.contains(&format!("has {n} bytes, this one has {}", n + 1)),
-        "{long}"
-    );
+    assert_wrong_lengths_refused(import, &bytes, n, &net.dims());
     // A header that disagrees with the sizes given (the byte count happens to fit).
     let mut bad = bytes.clone();
     bad[4..8].copy_from_slice(&4i32.to_le_bytes());
