@@ -204,3 +204,61 @@ impl<C: Cell<f32>> ChunkedWork<C> {
         black_box(&self.ys);
     }
 }
+
+/// Generates a plugin's standard divan benches over this module's workloads, so every entry's
+/// `cargo bench` measures the same things the same way.
+///
+/// `$cell` is a function `fn(hidden: usize) -> impl Cell<f32>` in scope at the call site. The
+/// macro expands to `main` (which runs divan) and three benches, each at batch 1 and 32 and
+/// counting tokens as items:
+///
+/// - `step` — one batched step ([`StepWork`]) at hidden 32/128/512;
+/// - `train_window` — one full-BPTT training step over a window of 64 steps ([`TrainWork`])
+///   at hidden 32/128/512;
+/// - `forward_chunked` — the chunked form ([`ChunkedWork`]) at hidden 128: 256 steps in
+///   chunks of 64.
+///
+/// The calling crate needs `divan` as a (dev-)dependency.
+///
+/// ```ignore
+/// fn cell(hidden: usize) -> MyCell<f32> { /* … */ }
+/// mnnn_core::cell_benches!(cell);
+/// ```
+#[macro_export]
+macro_rules! cell_benches {
+    ($cell:path) => {
+        const BATCHES: [usize; 2] = [1, 32];
+        const WINDOW: usize = 64;
+
+        fn main() {
+            ::divan::main();
+        }
+
+        /// One batched step (inference).
+        #[::divan::bench(consts = [32, 128, 512], args = BATCHES)]
+        fn step<const H: usize>(bencher: ::divan::Bencher, batch: usize) {
+            let mut w = $crate::benchkit::StepWork::new($cell(H), batch);
+            bencher
+                .counter(::divan::counter::ItemsCount::new(batch))
+                .bench_local(|| w.run());
+        }
+
+        /// One full-BPTT training step over a window of 64 steps.
+        #[::divan::bench(consts = [32, 128, 512], args = BATCHES)]
+        fn train_window<const H: usize>(bencher: ::divan::Bencher, batch: usize) {
+            let mut w = $crate::benchkit::TrainWork::new($cell(H), batch, WINDOW);
+            bencher
+                .counter(::divan::counter::ItemsCount::new(WINDOW * batch))
+                .bench_local(|| w.run());
+        }
+
+        /// The chunked form at hidden 128: 256 steps in chunks of 64.
+        #[::divan::bench(args = BATCHES)]
+        fn forward_chunked(bencher: ::divan::Bencher, batch: usize) {
+            let mut w = $crate::benchkit::ChunkedWork::new($cell(128), batch, 256, 64);
+            bencher
+                .counter(::divan::counter::ItemsCount::new(256 * batch))
+                .bench_local(|| w.run());
+        }
+    };
+}

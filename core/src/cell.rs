@@ -22,6 +22,12 @@ pub struct Diagnostic {
     pub value: f64,
 }
 
+/// The mean of `|v|`, in f64: what most entries report about a block of their state in
+/// [`Cell::diagnostics`] (NaN for an empty block).
+pub fn mean_abs<S: Scalar>(v: &[S]) -> f64 {
+    v.iter().map(|x| x.as_f64().abs()).sum::<f64>() / v.len() as f64
+}
+
 /// A memory-native cell: parameters (slow weights), a fixed-size state (everything the next
 /// step reads, fast weights included) and the equations that update it.
 ///

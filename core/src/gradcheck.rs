@@ -3,7 +3,9 @@
 //! Every entry's backward pass is checked with these in its own tests and again by the
 //! conformance suite; a gradient that has not been compared against these is not trusted.
 
-use crate::{Layout, Tensors};
+use crate::model::DynModel;
+use crate::{Dataset, Inputs, IoSpec, Layout, Rng, Sequence, Targets, Tensors};
+use ndarray::Array2;
 
 /// The relative error `‖a − b‖ / max(‖a‖, ‖b‖, floor)` between two gradient vectors.
 ///
@@ -80,6 +82,104 @@ pub fn check_tensors(
         });
     }
     out
+}
+
+/// A regression data set to check a model's gradients on: one sequence per entry of `lens`
+/// (that many steps), inputs `input` wide drawn from `N(0, input_scale²)` and targets
+/// `output` wide from `N(0, 1)`, each sequence's inputs drawn before its targets.
+pub fn regression_data(
+    rng: &mut Rng,
+    lens: &[usize],
+    input: usize,
+    output: usize,
+    input_scale: f64,
+) -> Dataset<f64> {
+    Dataset {
+        io: IoSpec::regression(input, output),
+        sequences: lens
+            .iter()
+            .map(|&t| Sequence {
+                inputs: Inputs::Real(Array2::from_shape_fn((t, input), |_| {
+                    rng.normal() * input_scale
+                })),
+                targets: Targets::Real(Array2::from_shape_fn((t, output), |_| rng.normal())),
+                mask: None,
+            })
+            .collect(),
+    }
+}
+
+/// [`check_tensors`] on a model's parameters: `analytic` (from [`DynModel::gradients`] on
+/// `data` from `state`) against central differences of [`DynModel::loss`] with step `eps`,
+/// on a copy of `m`.
+///
+/// # Panics
+/// If the loss cannot be computed.
+pub fn check_model_params(
+    m: &dyn DynModel<f64>,
+    data: &Dataset<f64>,
+    state: Option<&Tensors<f64>>,
+    analytic: &Tensors<f64>,
+    eps: f64,
+) -> Vec<TensorCheck> {
+    let mut p = m.params().clone();
+    let mut probe = m.clone_box();
+    check_tensors(&mut p, analytic, eps, &mut |p| {
+        probe.set_params(p).unwrap();
+        probe.loss(data, state).unwrap()
+    })
+}
+
+/// [`check_tensors`] on a model's initial state `state`: `analytic` (the state gradient from
+/// [`DynModel::gradients`] on `data`) against central differences of [`DynModel::loss`].
+///
+/// # Panics
+/// If the loss cannot be computed.
+pub fn check_model_state(
+    m: &dyn DynModel<f64>,
+    data: &Dataset<f64>,
+    state: &Tensors<f64>,
+    analytic: &Tensors<f64>,
+    eps: f64,
+) -> Vec<TensorCheck> {
+    let mut s = state.clone();
+    check_tensors(&mut s, analytic, eps, &mut |s| {
+        m.loss(data, Some(s)).unwrap()
+    })
+}
+
+/// The [`relative_error`] (floor 1e-12) of each sequence's input gradient in `analytic`
+/// (from [`DynModel::gradients`] on `data` from `state`) against central differences of
+/// [`DynModel::loss`] with step `eps`, in sequence order.
+///
+/// # Panics
+/// If a sequence's inputs are not real-valued, an analytic gradient is not contiguous, or the
+/// loss cannot be computed.
+pub fn check_model_inputs(
+    m: &dyn DynModel<f64>,
+    data: &Dataset<f64>,
+    state: Option<&Tensors<f64>>,
+    analytic: &[Array2<f64>],
+    eps: f64,
+) -> Vec<f64> {
+    data.sequences
+        .iter()
+        .enumerate()
+        .map(|(k, seq)| {
+            let Inputs::Real(x) = &seq.inputs else {
+                panic!("sequence {k}: the input gradient check needs real inputs")
+            };
+            let shape = x.dim();
+            let mut flat: Vec<f64> = x.iter().copied().collect();
+            let num = numeric_gradient(&mut flat, eps, &mut |v| {
+                let mut d = data.clone();
+                d.sequences[k].inputs =
+                    Inputs::Real(Array2::from_shape_vec(shape, v.to_vec()).unwrap());
+                m.loss(&d, state).unwrap()
+            });
+            relative_error(analytic[k].as_slice().unwrap(), &num, 1e-12)
+        })
+        .collect()
 }
 
 #[cfg(test)]

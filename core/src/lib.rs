@@ -8,6 +8,7 @@
 //! [`register!`] themselves, and the `mnnn-zoo` crate links them all.
 
 pub mod benchkit;
+pub mod buf;
 pub mod cell;
 pub mod config;
 pub mod csvdata;
@@ -15,6 +16,7 @@ pub mod data;
 mod error;
 pub mod freeze;
 pub mod gradcheck;
+pub mod init;
 pub mod kernels;
 pub mod metrics;
 pub mod model;
@@ -25,6 +27,8 @@ pub mod registry;
 mod rng;
 mod scalar;
 pub mod tensors;
+#[doc(hidden)]
+pub mod testkit;
 pub mod train;
 
 pub use cell::{Cell, Diagnostic, Dims};

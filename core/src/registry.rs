@@ -93,6 +93,38 @@ pub struct ParamRange {
 }
 
 impl ParamRange {
+    /// An integer in `[min, max]` the conformance suite draws from `[min, small]`.
+    pub const fn int(name: &'static str, min: u64, max: u64, small: u64) -> Self {
+        ParamRange {
+            name,
+            kind: RangeKind::Int { min, max, small },
+        }
+    }
+
+    /// A finite float in `[min, max]`.
+    pub const fn float(name: &'static str, min: f64, max: f64) -> Self {
+        ParamRange {
+            name,
+            kind: RangeKind::Float { min, max },
+        }
+    }
+
+    /// One of `choices`.
+    pub const fn choice(name: &'static str, choices: &'static [&'static str]) -> Self {
+        ParamRange {
+            name,
+            kind: RangeKind::Choice(choices),
+        }
+    }
+
+    /// `true` or `false`.
+    pub const fn flag(name: &'static str) -> Self {
+        ParamRange {
+            name,
+            kind: RangeKind::Bool,
+        }
+    }
+
     /// Values of the field's type that the entry must refuse, as RON text.
     pub fn invalid_values(&self) -> Vec<String> {
         match self.kind {
@@ -117,6 +149,23 @@ impl ParamRange {
             RangeKind::Choice(_) => vec!["\"no-such-choice\"".into()],
             RangeKind::Bool => vec![],
         }
+    }
+}
+
+/// Refuses `value` outside `[min, max]` (NaN included) with an [`Error::InvalidParam`] that
+/// names the field and says `must be in [min, max]`: the range checks of
+/// [`Architecture::validate`].
+pub fn check_range<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<()> {
+    if min <= value && value <= max {
+        Ok(())
+    } else {
+        let expected = format!("must be in [{min}, {max}]");
+        Err(Error::invalid_param(name, value, expected))
     }
 }
 
@@ -443,5 +492,21 @@ mod tests {
         assert_eq!(suggestions("amcr", &known)[0], "amrc");
         assert_eq!(suggestions("mnemosine", &known)[0], "mnemosyne");
         assert!(suggestions("zzzzzzzz", &known).is_empty());
+    }
+
+    #[test]
+    fn check_range_names_the_field_and_the_range() {
+        assert!(check_range("hidden", 1usize, 1, 1 << 24).is_ok());
+        let e = check_range("hidden", 0usize, 1, 1 << 24).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid parameter 'hidden' = 0: must be in [1, 16777216]"
+        );
+        let e = check_range("dt", f64::NAN, 1e-3, 1.0).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid parameter 'dt' = NaN: must be in [0.001, 1]"
+        );
+        assert!(check_range("mix", 1.0, 0.0, 1.0).is_ok());
     }
 }

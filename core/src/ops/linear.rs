@@ -1,7 +1,9 @@
 //! The affine map `Y = X · W + b` and its VJP.
 
 use crate::Scalar;
-use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
+use ndarray::{
+    ArrayView1, ArrayView2, ArrayView3, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, Axis,
+};
 
 /// `y = x · w + b` for a batch of rows: `x` is `B × I`, `w` is `I × O`, `y` is `B × O`,
 /// ([`accumulate`]).
@@ -83,6 +85,23 @@ pub fn backward<S: Scalar>(
     }
 }
 
+/// The input gradient of a window whose input feeds several linear maps: `dx = Σₖ dyₖ · wₖᵀ`
+/// (assigned). Each `dyₖ` is `(T·B) × outₖ` with rows `t·B + b`, each `wₖ` is `I × outₖ`,
+/// and `dx` is `T × B × I`; the terms are added in the order given.
+pub fn backward_inputs<S: Scalar>(
+    terms: &[(ArrayView2<S>, ArrayView2<S>)],
+    mut dx: ArrayViewMut3<S>,
+) {
+    let (t, b, i) = dx.dim();
+    let mut buf = vec![S::zero(); t * b * i];
+    let mut acc = crate::buf::mat_mut(&mut buf, t * b, i);
+    for (k, (dy, w)) in terms.iter().enumerate() {
+        let beta = if k == 0 { S::zero() } else { S::one() };
+        ndarray::linalg::general_mat_mul(S::one(), dy, &w.t(), beta, &mut acc);
+    }
+    dx.assign(&ArrayView3::from_shape((t, b, i), &buf).expect("sized above"));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +156,23 @@ mod tests {
                 loss(&x, &w, &Array1::from(v.to_vec()))
             });
             assert!(relative_error(db.as_slice().unwrap(), &gb, 1e-12) < 1e-8);
+        }
+    }
+
+    #[test]
+    fn backward_inputs_sums_the_terms_into_the_window() {
+        let mut r = Rng::new(3);
+        let (t, b, i) = (2, 3, 4);
+        let (dy1, w1) = (rand(&mut r, t * b, 5), rand(&mut r, i, 5));
+        let (dy2, w2) = (rand(&mut r, t * b, 2), rand(&mut r, i, 2));
+        let mut dx = ndarray::Array3::from_elem((t, b, i), 7.0);
+        backward_inputs(
+            &[(dy1.view(), w1.view()), (dy2.view(), w2.view())],
+            dx.view_mut(),
+        );
+        let want = dy1.dot(&w1.t()) + dy2.dot(&w2.t());
+        for (a, b) in dx.iter().zip(want.iter()) {
+            assert!((a - b).abs() < 1e-12);
         }
     }
 

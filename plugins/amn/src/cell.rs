@@ -2,10 +2,11 @@
 //! both the design equations and the reference implementation's.
 
 use crate::AmnParams;
-use mnnn_core::cell::{Cell, Diagnostic, Dims};
+use mnnn_core::buf::{mat, mat_mut, split_blocks, zeroed};
+use mnnn_core::cell::{Cell, Diagnostic, Dims, mean_abs};
 use mnnn_core::ops::{Activation, linear};
 use mnnn_core::reference::Compat;
-use mnnn_core::{Layout, Rng, Scalar, Tensors};
+use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3};
 
@@ -181,19 +182,6 @@ pub struct Tape<S> {
     v: Vec<S>,
     y: Vec<S>,
     ms: Vec<S>,
-}
-
-fn mat<S>(data: &[S], rows: usize, cols: usize) -> ArrayView2<'_, S> {
-    ArrayView2::from_shape((rows, cols), data).expect("buffer sized by the caller")
-}
-
-fn mat_mut<S>(data: &mut [S], rows: usize, cols: usize) -> ArrayViewMut2<'_, S> {
-    ArrayViewMut2::from_shape((rows, cols), data).expect("buffer sized by the caller")
-}
-
-fn resize<S: Scalar>(v: &mut Vec<S>, n: usize) {
-    v.clear();
-    v.resize(n, S::zero());
 }
 
 /// `v` clipped to `[−lim, lim]`, by comparisons (which vectorise to a min and a max); a NaN
@@ -450,34 +438,33 @@ impl<S: Scalar> AmnCell<S> {
             None => sc.x.extend(x.iter().copied()),
         }
         let xr = &sc.x[..];
-        resize(&mut sc.f, b * h);
+        zeroed(&mut sc.f, b * h);
         step_mv(xr, params.slice(B), i, &mut sc.f);
         S::tanh_inplace(&mut sc.f);
         if self.design {
-            resize(&mut sc.xe, b * h);
+            zeroed(&mut sc.xe, b * h);
             step_mv(xr, params.slice(E), i, &mut sc.xe);
         }
-        let (sh, rest) = state.data_mut().split_at_mut(b * h);
-        let (ss, sm) = rest.split_at_mut(b * h);
+        let [sh, ss, sm] = split_blocks(state.data_mut(), b * h);
         // `s` is updated in place: each element reads only its own previous value.
         let xe = self.design.then_some(&sc.xe[..]);
         self.lc_lru(&sc.coef, &sc.f, xe, sh, ss, None);
-        resize(&mut sc.q, b * mm);
+        zeroed(&mut sc.q, b * mm);
         step_mv(ss, params.slice(Q), h, &mut sc.q);
         S::tanh_inplace(&mut sc.q);
-        resize(&mut sc.r, b * h);
+        zeroed(&mut sc.r, b * h);
         self.read(&sc.q, sm, &mut sc.r);
         self.combine(ss, &sc.r, sh);
-        resize(&mut sc.y, b * o);
+        zeroed(&mut sc.y, b * o);
         step_mv(sh, params.slice(C), h, &mut sc.y);
         step_mv(xr, params.slice(D), i, &mut sc.y);
         let lim = self.out_clip;
         sc.y.iter_mut().for_each(|v| *v = clip(*v, lim));
         y.assign(&mat(&sc.y, b, o));
-        resize(&mut sc.k, b * mm);
+        zeroed(&mut sc.k, b * mm);
         step_mv(sh, params.slice(K), h, &mut sc.k);
         Activation::Sigmoid.apply_inplace(&mut sc.k);
-        resize(&mut sc.v, b * mm);
+        zeroed(&mut sc.v, b * mm);
         step_mv(sh, params.slice(V), h, &mut sc.v);
         self.write_inplace(&sc.k, &sc.v, sh, sm);
     }
@@ -532,25 +519,24 @@ impl<S: Scalar> AmnCell<S> {
         tape.x.clear();
         tape.x.extend(xs.iter().copied());
         let xm = mat(&tape.x, rows, i);
-        resize(&mut tape.f, rows * h);
+        zeroed(&mut tape.f, rows * h);
         gemm_set(xm, params.mat(B), &mut tape.f);
         S::tanh_inplace(&mut tape.f);
         if self.design {
-            resize(&mut tape.xe, rows * h);
+            zeroed(&mut tape.xe, rows * h);
             gemm_set(xm, params.mat(E), &mut tape.xe);
         }
-        resize(&mut tape.c, rows * h);
-        resize(&mut tape.hs, (rows + b) * h);
-        resize(&mut tape.ss, (rows + b) * h);
-        resize(&mut tape.q, rows * mm);
-        resize(&mut tape.r, bh);
-        resize(&mut tape.k, rows * mm);
-        resize(&mut tape.v, rows * mm);
-        resize(&mut tape.y, rows * o);
-        resize(&mut tape.ms, if record { (t + 1) * bmh } else { 0 });
+        zeroed(&mut tape.c, rows * h);
+        zeroed(&mut tape.hs, (rows + b) * h);
+        zeroed(&mut tape.ss, (rows + b) * h);
+        zeroed(&mut tape.q, rows * mm);
+        zeroed(&mut tape.r, bh);
+        zeroed(&mut tape.k, rows * mm);
+        zeroed(&mut tape.v, rows * mm);
+        zeroed(&mut tape.y, rows * o);
+        zeroed(&mut tape.ms, if record { (t + 1) * bmh } else { 0 });
         {
-            let (sh, rest) = state.data_mut().split_at_mut(bh);
-            let (ss, sm) = rest.split_at_mut(bh);
+            let [sh, ss, sm] = split_blocks(state.data_mut(), bh);
             tape.hs[..bh].copy_from_slice(sh);
             tape.ss[..bh].copy_from_slice(ss);
             if record {
@@ -693,8 +679,7 @@ impl<S: Scalar> AmnCell<S> {
         let (mix, keep_r) = (self.mix, one - self.mix);
         let (ws, decay, dt) = (self.write_scale, self.decay, self.dt);
 
-        let (d_h, rest) = dstate.data_mut().split_at_mut(bh);
-        let (d_s, d_m) = rest.split_at_mut(bh);
+        let [d_h, d_s, d_m] = split_blocks(dstate.data_mut(), bh);
         for step in (0..t).rev() {
             let (cur, nxt) = (step * bh, (step + 1) * bh);
             let mrow = step * bm..(step + 1) * bm;
@@ -822,15 +807,12 @@ impl<S: Scalar> AmnCell<S> {
         if self.design {
             general_mat_mul(one, &xm.t(), &dps_m, one, &mut grads.mat_mut(E));
         }
-        if let Some(mut dx) = dxs {
-            let mut buf = vec![zero; rows * i];
-            gemm_set(dpy_m, params.mat(D).t(), &mut buf);
-            let mut bm_ = mat_mut(&mut buf, rows, i);
-            general_mat_mul(one, &du_m, &params.mat(B).t(), one, &mut bm_);
+        if let Some(dx) = dxs {
+            let mut terms = vec![(dpy_m, params.mat(D)), (du_m, params.mat(B))];
             if self.design {
-                general_mat_mul(one, &dps_m, &params.mat(E).t(), one, &mut bm_);
+                terms.push((dps_m, params.mat(E)));
             }
-            dx.assign(&ArrayView3::from_shape((t, b, i), &buf).expect("sized above"));
+            linear::backward_inputs(&terms, dx);
         }
     }
 }
@@ -900,11 +882,7 @@ impl<S: Scalar> Cell<S> for AmnCell<S> {
         let std_in = (2.0 / (i + h) as f64).sqrt();
         let std_out = (2.0 / (h + o) as f64).sqrt();
         let std_mem = (1.0 / h as f64).sqrt();
-        let mut fill = |idx: usize, std: f64| {
-            for v in params.slice_mut(idx) {
-                *v = S::from_f64(rng.normal() * std);
-            }
-        };
+        let mut fill = |idx: usize, std: f64| init::normal(rng, params.slice_mut(idx), std);
         fill(B, std_in);
         fill(C, std_out);
         fill(D, 0.1 * std_out);
@@ -993,7 +971,6 @@ impl<S: Scalar> Cell<S> for AmnCell<S> {
 
     fn diagnostics(&self, params: &Tensors<S>, state: &Tensors<S>) -> Vec<Diagnostic> {
         let (h, mm) = (self.hidden, self.manifold);
-        let mean_abs = |v: &[S]| v.iter().map(|x| x.as_f64().abs()).sum::<f64>() / v.len() as f64;
         let mut coef = Coef::default();
         coef.refresh(self, params);
         let timescale = coef.a.iter().map(|a| 1.0 / a.as_f64()).sum::<f64>() / h as f64;

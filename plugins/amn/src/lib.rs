@@ -81,16 +81,11 @@ pub use cell::{AmnCell, Scratch, Tape};
 pub use params::AmnParams;
 
 use mnnn_core::reference::{Compat, Imported, Reader, RefDims};
-use mnnn_core::registry::{Architecture, Capability, Family, ImportFn, ParamRange, RangeKind};
+use mnnn_core::registry::{Architecture, Capability, Family, ImportFn, ParamRange};
 use mnnn_core::{Dims, Error, Result, Scalar};
 
 /// The AMN registry entry.
 pub struct Amn;
-
-const STATE_CLIP: RangeKind = RangeKind::Float {
-    min: params::MIN_CLIP,
-    max: params::MAX_STATE_CLIP,
-};
 
 impl Architecture for Amn {
     const NAME: &'static str = "amn";
@@ -103,70 +98,17 @@ impl Architecture for Amn {
     const DIAGNOSTICS: &'static [&'static str] =
         &["manifold_energy", "mean_lc_timescale", "mean_abs_lru"];
     const PARAM_RANGES: &'static [ParamRange] = &[
-        ParamRange {
-            name: "hidden",
-            kind: RangeKind::Int {
-                min: 1,
-                max: params::MAX_SIZE as u64,
-                small: 6,
-            },
-        },
-        ParamRange {
-            name: "manifold",
-            kind: RangeKind::Int {
-                min: 1,
-                max: params::MAX_SIZE as u64,
-                small: 4,
-            },
-        },
-        ParamRange {
-            name: "dt",
-            kind: RangeKind::Float {
-                min: params::MIN_DT,
-                max: 1.0,
-            },
-        },
-        ParamRange {
-            name: "memory_decay",
-            kind: RangeKind::Float {
-                min: params::MIN_DECAY,
-                max: 1.0,
-            },
-        },
-        ParamRange {
-            name: "mix",
-            kind: RangeKind::Float { min: 0.0, max: 1.0 },
-        },
-        ParamRange {
-            name: "lc_clip",
-            kind: STATE_CLIP,
-        },
-        ParamRange {
-            name: "lru_clip",
-            kind: STATE_CLIP,
-        },
-        ParamRange {
-            name: "output_clip",
-            kind: RangeKind::Float {
-                min: params::MIN_CLIP,
-                max: params::MAX_OUTPUT_CLIP,
-            },
-        },
-        ParamRange {
-            name: "manifold_clip",
-            kind: STATE_CLIP,
-        },
-        ParamRange {
-            name: "write_scale",
-            kind: RangeKind::Float {
-                min: 0.0,
-                max: params::MAX_WRITE_SCALE,
-            },
-        },
-        ParamRange {
-            name: "compat",
-            kind: RangeKind::Choice(Compat::NAMES),
-        },
+        ParamRange::int("hidden", 1, params::MAX_SIZE as u64, 6),
+        ParamRange::int("manifold", 1, params::MAX_SIZE as u64, 4),
+        ParamRange::float("dt", params::MIN_DT, 1.0),
+        ParamRange::float("memory_decay", params::MIN_DECAY, 1.0),
+        ParamRange::float("mix", 0.0, 1.0),
+        ParamRange::float("lc_clip", params::MIN_CLIP, params::MAX_STATE_CLIP),
+        ParamRange::float("lru_clip", params::MIN_CLIP, params::MAX_STATE_CLIP),
+        ParamRange::float("output_clip", params::MIN_CLIP, params::MAX_OUTPUT_CLIP),
+        ParamRange::float("manifold_clip", params::MIN_CLIP, params::MAX_STATE_CLIP),
+        ParamRange::float("write_scale", 0.0, params::MAX_WRITE_SCALE),
+        ParamRange::choice("compat", Compat::NAMES),
     ];
 
     type Params = AmnParams;

@@ -1,7 +1,8 @@
 //! AMN hyper-parameters.
 
+use mnnn_core::Result;
 use mnnn_core::reference::Compat;
-use mnnn_core::{Error, Result};
+use mnnn_core::registry::check_range;
 use serde::{Deserialize, Serialize};
 
 /// Largest `hidden` and `manifold` accepted (the model wrapper further caps the total number
@@ -75,67 +76,20 @@ impl Default for AmnParams {
 impl AmnParams {
     /// Refuses sizes and values outside their ranges, naming the field and the range.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [("hidden", self.hidden), ("manifold", self.manifold)] {
-            if !(1..=MAX_SIZE).contains(&v) {
-                return Err(Error::invalid_param(
-                    name,
-                    v,
-                    format!("must be in [1, {MAX_SIZE}]"),
-                ));
-            }
-        }
-        let ranges = [
-            ("dt", self.dt, MIN_DT, 1.0, "[0.001, 1]"),
-            (
-                "memory_decay",
-                self.memory_decay,
-                MIN_DECAY,
-                1.0,
-                "[0.9, 1]",
-            ),
-            ("mix", self.mix, 0.0, 1.0, "[0, 1]"),
-            (
-                "lc_clip",
-                self.lc_clip,
-                MIN_CLIP,
-                MAX_STATE_CLIP,
-                "[0.1, 20]",
-            ),
-            (
-                "lru_clip",
-                self.lru_clip,
-                MIN_CLIP,
-                MAX_STATE_CLIP,
-                "[0.1, 20]",
-            ),
-            (
-                "output_clip",
-                self.output_clip,
-                MIN_CLIP,
-                MAX_OUTPUT_CLIP,
-                "[0.1, 1000]",
-            ),
-            (
-                "manifold_clip",
-                self.manifold_clip,
-                MIN_CLIP,
-                MAX_STATE_CLIP,
-                "[0.1, 20]",
-            ),
-            (
-                "write_scale",
-                self.write_scale,
-                0.0,
-                MAX_WRITE_SCALE,
-                "[0, 0.1]",
-            ),
-        ];
-        for (name, v, lo, hi, text) in ranges {
-            // NaN fails the range test.
-            if !(lo..=hi).contains(&v) {
-                return Err(Error::invalid_param(name, v, format!("must be in {text}")));
-            }
-        }
-        Ok(())
+        check_range("hidden", self.hidden, 1, MAX_SIZE)?;
+        check_range("manifold", self.manifold, 1, MAX_SIZE)?;
+        check_range("dt", self.dt, MIN_DT, 1.0)?;
+        check_range("memory_decay", self.memory_decay, MIN_DECAY, 1.0)?;
+        check_range("mix", self.mix, 0.0, 1.0)?;
+        check_range("lc_clip", self.lc_clip, MIN_CLIP, MAX_STATE_CLIP)?;
+        check_range("lru_clip", self.lru_clip, MIN_CLIP, MAX_STATE_CLIP)?;
+        check_range("output_clip", self.output_clip, MIN_CLIP, MAX_OUTPUT_CLIP)?;
+        check_range(
+            "manifold_clip",
+            self.manifold_clip,
+            MIN_CLIP,
+            MAX_STATE_CLIP,
+        )?;
+        check_range("write_scale", self.write_scale, 0.0, MAX_WRITE_SCALE)
     }
 }

@@ -5,8 +5,11 @@
 #![allow(clippy::needless_range_loop)]
 
 use mnnn_amn::{Amn, import, reference_file_size};
-use mnnn_core::gradcheck::{check_tensors, numeric_gradient, relative_error};
+use mnnn_core::gradcheck::{
+    check_model_inputs, check_model_params, check_model_state, regression_data,
+};
 use mnnn_core::reference::{RefDims, build};
+use mnnn_core::testkit::assert_wrong_lengths_refused;
 use mnnn_core::{
     Dataset, DynModel, Entry, Inputs, IoSpec, Rng, Scalar, Sequence, Targets, Tensors, TrainConfig,
 };
@@ -369,18 +372,7 @@ fn reference_files_import_and_run_the_reference_equations() {
 
     // Wrong lengths name both byte counts; a header of other sizes is refused.
     let n = bytes.len();
-    let short = import(&bytes[..n - 1], &dims).unwrap_err().to_string();
-    assert!(
-        short.contains(&format!("has {n} bytes, this one has {}", n - 1)),
-        "{short}"
-    );
-    let mut long = bytes.clone();
-    long.push(0);
-    let long = import(&long, &dims).unwrap_err().to_string();
-    assert!(
-        long.contains(&format!("has {n} bytes, this one has {}", n + 1)),
-        "{long}"
-    );
+    assert_wrong_lengths_refused(import, &bytes, n, &dims);
     // I and O swapped: the same size, another header.
     let swapped = reference_file(
         &w,
@@ -436,20 +428,6 @@ fn reference_files_import_and_run_the_reference_equations() {
     assert!(err.contains("'dt'"), "{err}");
 }
 
-fn dataset(rng: &mut Rng, lens: &[usize], i: usize, o: usize, scale: f64) -> Dataset<f64> {
-    Dataset {
-        io: IoSpec::regression(i, o),
-        sequences: lens
-            .iter()
-            .map(|&t| Sequence {
-                inputs: Inputs::Real(Array2::from_shape_fn((t, i), |_| rng.normal() * scale)),
-                targets: Targets::Real(Array2::from_shape_fn((t, o), |_| rng.normal())),
-                mask: None,
-            })
-            .collect(),
-    }
-}
-
 /// Full-BPTT gradients of the parameters, the initial state and the inputs against central
 /// differences, with clips that bind somewhere in the window.
 fn check_gradients(params: &str, seed: u64) {
@@ -460,24 +438,17 @@ fn check_gradients(params: &str, seed: u64) {
         .iter_mut()
         .for_each(|v| *v += 0.2 * rng.normal());
     m.set_params(&p).unwrap();
-    let data = dataset(&mut rng, &[9, 6], 3, 2, 1.5);
+    let data = regression_data(&mut rng, &[9, 6], 3, 2, 1.5);
     let mut s0 = m.batch_state(2);
     s0.data_mut()
         .iter_mut()
         .for_each(|v| *v = 0.6 * rng.normal());
     let (_, g) = m.gradients(&data, Some(&s0)).unwrap();
 
-    let mut probe = m.clone();
-    let mut pp = m.params().clone();
     // The best of two finite-difference steps: a right gradient on this strongly curved loss
     // (the manifold write is cubic in h) can miss at one step from rounding or truncation; a
     // wrong one misses at both.
-    let mut run = |eps: f64| {
-        check_tensors(&mut pp, &g.params, eps, &mut |p| {
-            probe.set_params(p).unwrap();
-            probe.loss(&data, Some(&s0)).unwrap()
-        })
-    };
+    let run = |eps: f64| check_model_params(m.as_ref(), &data, Some(&s0), &g.params, eps);
     let (fine, coarse) = (run(1e-6), run(1e-4));
     for (c, other) in fine.into_iter().zip(coarse) {
         let c = if other.rel_error < c.rel_error {
@@ -493,10 +464,7 @@ fn check_gradients(params: &str, seed: u64) {
             c.rel_error
         );
     }
-    let mut s = s0.clone();
-    for c in check_tensors(&mut s, &g.state, 1e-6, &mut |s| {
-        m.loss(&data, Some(s)).unwrap()
-    }) {
+    for c in check_model_state(m.as_ref(), &data, &s0, &g.state, 1e-6) {
         assert!(
             c.analytic_norm > 1e-6,
             "state {} has a zero gradient",
@@ -509,19 +477,8 @@ fn check_gradients(params: &str, seed: u64) {
             c.rel_error
         );
     }
-    for (k, seq) in data.sequences.iter().enumerate() {
-        let Inputs::Real(x) = &seq.inputs else {
-            unreachable!()
-        };
-        let mut flat: Vec<f64> = x.iter().copied().collect();
-        let shape = x.dim();
-        let num = numeric_gradient(&mut flat, 1e-6, &mut |v| {
-            let mut d = data.clone();
-            d.sequences[k].inputs =
-                Inputs::Real(Array2::from_shape_vec(shape, v.to_vec()).unwrap());
-            m.loss(&d, Some(&s0)).unwrap()
-        });
-        let err = relative_error(g.inputs[k].as_slice().unwrap(), &num, 1e-12);
+    let inputs = check_model_inputs(m.as_ref(), &data, Some(&s0), &g.inputs, 1e-6);
+    for (k, err) in inputs.into_iter().enumerate() {
         assert!(err < 1e-6, "{params}: inputs of sequence {k}: {err:e}");
     }
 }
@@ -574,20 +531,15 @@ fn bptt_gradients_match_central_differences_in_both_modes() {
 fn a_wrong_gradient_would_be_caught() {
     let mut rng = Rng::new(3);
     let m = model::<f64>("(hidden: 3, manifold: 2)", 2, 1, 1);
-    let data = dataset(&mut rng, &[6], 2, 1, 1.0);
+    let data = regression_data(&mut rng, &[6], 2, 1, 1.0);
     let (_, mut g) = m.gradients(&data, None).unwrap();
     let k = g.params.layout().index_of("k").unwrap();
     let max = g.params.slice(k).iter().fold(0.0f64, |a, v| a.max(v.abs()));
     g.params.slice_mut(k)[0] += 0.05 * max;
-    let mut p = m.params().clone();
-    let mut probe = m.clone();
-    let worst = check_tensors(&mut p, &g.params, 1e-6, &mut |p| {
-        probe.set_params(p).unwrap();
-        probe.loss(&data, None).unwrap()
-    })
-    .into_iter()
-    .map(|c| c.rel_error)
-    .fold(0.0, f64::max);
+    let worst = check_model_params(m.as_ref(), &data, None, &g.params, 1e-6)
+        .into_iter()
+        .map(|c| c.rel_error)
+        .fold(0.0, f64::max);
     assert!(
         worst > 1e-3,
         "a perturbed gradient went unnoticed ({worst:e})"
@@ -598,6 +550,7 @@ fn a_wrong_gradient_would_be_caught() {
 fn invalid_params_are_refused_with_their_range() {
     let e = Entry::of::<Amn>();
     let io = IoSpec::regression(1, 1);
+    let refusal = |p: &str| e.create::<f32>(Some(p), &io, 0).err().unwrap().to_string();
     for (text, want) in [
         ("(hidden: 0)", "'hidden' = 0: must be in [1, 16777216]"),
         ("(manifold: 0)", "'manifold' = 0: must be in [1, 16777216]"),
@@ -628,36 +581,18 @@ fn invalid_params_are_refused_with_their_range() {
         ),
         ("(mix: NaN)", "'mix' = NaN: must be in [0, 1]"),
     ] {
-        let err = e
-            .create::<f32>(Some(text), &io, 0)
-            .err()
-            .unwrap()
-            .to_string();
+        let err = refusal(text);
         assert!(err.contains(want), "{text}: {err}");
     }
-    let err = e
-        .create::<f32>(Some("(compat: \"exact\")"), &io, 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refusal("(compat: \"exact\")");
     assert!(
         err.contains("compat must be \"design\" or \"reference\""),
         "{err}"
     );
-    let err = e
-        .create::<f32>(Some("(hiden: 3)"), &io, 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refusal("(hiden: 3)");
     assert!(err.contains("hiden"), "{err}");
     // Valid sizes whose tensors would not fit are refused before anything is allocated.
-    let wide = e.create::<f32>(Some("(hidden: 16777216, manifold: 64)"), &io, 0);
-    assert!(
-        wide.err()
-            .unwrap()
-            .to_string()
-            .contains("at most 268435456"),
-    );
+    assert!(refusal("(hidden: 16777216, manifold: 64)").contains("at most 268435456"));
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! The AMRC cell: batched step, windowed forward with a tape, and full-BPTT backward.
 
 use crate::AmrcParams;
-use mnnn_core::cell::{Cell, Diagnostic, Dims};
+use mnnn_core::buf::{mat, mat_mut, split_blocks, zeroed};
+use mnnn_core::cell::{Cell, Diagnostic, Dims, mean_abs};
 use mnnn_core::ops::linear;
 use mnnn_core::reference::Compat;
-use mnnn_core::{Layout, Rng, Scalar, Tensors};
+use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
 
@@ -56,14 +57,6 @@ pub struct Tape<S> {
     y: Vec<S>,
 }
 
-fn mat<S>(data: &[S], rows: usize, cols: usize) -> ArrayView2<'_, S> {
-    ArrayView2::from_shape((rows, cols), data).expect("buffer sized by the caller")
-}
-
-fn mat_mut<S>(data: &mut [S], rows: usize, cols: usize) -> ArrayViewMut2<'_, S> {
-    ArrayViewMut2::from_shape((rows, cols), data).expect("buffer sized by the caller")
-}
-
 impl<S: Scalar> AmrcCell<S> {
     /// The elementwise memory update of one step for a block of rows, given the input
     /// projection `a` (already holding `x W_h`); `a` becomes `n`.
@@ -99,15 +92,12 @@ impl<S: Scalar> AmrcCell<S> {
     fn output(&self, params: &Tensors<S>, s: &[S], y: &mut [S], step: bool) {
         let (h, o) = (self.hidden, self.dims.output);
         let rows = s.len() / h;
-        let bo = params.slice(B_O);
-        for r in y.chunks_exact_mut(o) {
-            r.copy_from_slice(bo);
-        }
-        let (s, w, y2) = (mat(s, rows, h), params.mat(W_O), mat_mut(y, rows, o));
+        let (s, w, bo) = (mat(s, rows, h), params.mat(W_O), Some(params.vec(B_O)));
+        let y2 = mat_mut(y, rows, o);
         if step {
-            linear::accumulate_step(s, w, y2);
+            linear::forward_step(s, w, bo, y2);
         } else {
-            linear::accumulate(s, w, y2);
+            linear::forward(s, w, bo, y2);
         }
         S::tanh_inplace(y);
     }
@@ -144,11 +134,12 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
     fn init_params(&self, rng: &mut Rng, params: &mut Tensors<S>) {
         // Glorot-uniform weights, zero biases.
         let (i, h, o) = (self.dims.input, self.hidden, self.dims.output);
-        for (idx, fan) in [(W_H, i + h), (W_O, h + o)] {
-            let lim = (6.0 / fan as f64).sqrt();
-            for v in params.slice_mut(idx) {
-                *v = S::from_f64(rng.uniform_in(-lim, lim));
-            }
+        for (idx, fan_in, fan_out) in [(W_H, i, h), (W_O, h, o)] {
+            init::uniform(
+                rng,
+                params.slice_mut(idx),
+                init::glorot_limit(fan_in, fan_out),
+            );
         }
     }
 
@@ -161,11 +152,9 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         scratch: &mut Scratch<S>,
     ) {
         let (b, h, o) = (x.nrows(), self.hidden, self.dims.output);
-        scratch.a.clear();
-        scratch.a.resize(b * h, S::zero());
+        zeroed(&mut scratch.a, b * h);
         linear::accumulate_step(x, params.mat(W_H), mat_mut(&mut scratch.a, b, h));
-        let (m, rest) = state.data_mut().split_at_mut(b * h);
-        let (s, p) = rest.split_at_mut(b * h);
+        let [m, s, p] = split_blocks(state.data_mut(), b * h);
         self.update(params.slice(B_H), &mut scratch.a, m, s, p);
         match y.as_slice_mut() {
             Some(out) => self.output(params, s, out, true),
@@ -194,20 +183,16 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         let rows = t * b;
         tape.x.clear();
         tape.x.extend(xs.iter().copied());
-        tape.n.clear();
-        tape.n.resize(rows * h, S::zero());
-        tape.s.clear();
-        tape.s.resize(rows * h, S::zero());
-        tape.y.clear();
-        tape.y.resize(rows * o, S::zero());
+        zeroed(&mut tape.n, rows * h);
+        zeroed(&mut tape.s, rows * h);
+        zeroed(&mut tape.y, rows * o);
         // The input projection of every step at once; only the memory update is sequential.
         linear::accumulate(
             mat(&tape.x, rows, i),
             params.mat(W_H),
             mat_mut(&mut tape.n, rows, h),
         );
-        let (m, rest) = state.data_mut().split_at_mut(b * h);
-        let (s, p) = rest.split_at_mut(b * h);
+        let [m, s, p] = split_blocks(state.data_mut(), b * h);
         let bh = params.slice(B_H);
         for (n_t, s_t) in tape
             .n
@@ -253,8 +238,7 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         grads.vec_mut(B_O).scaled_add(one, &dz_m.sum_axis(Axis(0)));
         // The recurrence, backwards in time; `ds` becomes da in place.
         let keep = one - self.alpha;
-        let (dm, rest) = dstate.data_mut().split_at_mut(b * h);
-        let (dsc, dpc) = rest.split_at_mut(b * h);
+        let [dm, dsc, dpc] = split_blocks(dstate.data_mut(), b * h);
         for (da_t, n_t) in ds
             .chunks_exact_mut(b * h)
             .zip(tape.n.chunks_exact(b * h))
@@ -280,16 +264,8 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
         let x_m = mat(&tape.x, rows, i);
         general_mat_mul(one, &x_m.t(), &da_m, one, &mut grads.mat_mut(W_H));
         grads.vec_mut(B_H).scaled_add(one, &da_m.sum_axis(Axis(0)));
-        if let Some(mut dx) = dxs {
-            let mut buf = vec![S::zero(); rows * i];
-            general_mat_mul(
-                one,
-                &da_m,
-                &params.mat(W_H).t(),
-                S::zero(),
-                &mut mat_mut(&mut buf, rows, i),
-            );
-            dx.assign(&ndarray::ArrayView3::from_shape((t, b, i), &buf).expect("sized above"));
+        if let Some(dx) = dxs {
+            linear::backward_inputs(&[(da_m, params.mat(W_H))], dx);
         }
     }
 
@@ -320,18 +296,15 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
     }
 
     fn diagnostics(&self, _params: &Tensors<S>, state: &Tensors<S>) -> Vec<Diagnostic> {
-        let mean_abs = |v: &[S]| {
-            let h = self.hidden;
-            v[..h].iter().map(|x| x.as_f64().abs()).sum::<f64>() / h as f64
-        };
+        let h = self.hidden;
         vec![
             Diagnostic {
                 name: "mean_abs_memory",
-                value: mean_abs(state.slice(MEM)),
+                value: mean_abs(&state.slice(MEM)[..h]),
             },
             Diagnostic {
                 name: "mean_abs_hidden",
-                value: mean_abs(state.slice(ECHO)),
+                value: mean_abs(&state.slice(ECHO)[..h]),
             },
         ]
     }

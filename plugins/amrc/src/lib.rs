@@ -39,7 +39,7 @@ pub use import::import;
 pub use params::AmrcParams;
 
 use mnnn_core::reference::Compat;
-use mnnn_core::registry::{Architecture, Capability, Family, ImportFn, ParamRange, RangeKind};
+use mnnn_core::registry::{Architecture, Capability, Family, ImportFn, ParamRange};
 use mnnn_core::{Dims, Result, Scalar};
 
 /// The AMRC registry entry.
@@ -55,26 +55,10 @@ impl Architecture for Amrc {
     const CAPABILITIES: &'static [Capability] = &[Capability::Trainable, Capability::ExactChunked];
     const DIAGNOSTICS: &'static [&'static str] = &["mean_abs_memory", "mean_abs_hidden"];
     const PARAM_RANGES: &'static [ParamRange] = &[
-        ParamRange {
-            name: "hidden",
-            kind: RangeKind::Int {
-                min: 1,
-                max: 1 << 24,
-                small: 6,
-            },
-        },
-        ParamRange {
-            name: "alpha",
-            kind: RangeKind::Float { min: 0.0, max: 1.0 },
-        },
-        ParamRange {
-            name: "beta",
-            kind: RangeKind::Float { min: 0.0, max: 1.0 },
-        },
-        ParamRange {
-            name: "compat",
-            kind: RangeKind::Choice(Compat::NAMES),
-        },
+        ParamRange::int("hidden", 1, 1 << 24, 6),
+        ParamRange::float("alpha", 0.0, 1.0),
+        ParamRange::float("beta", 0.0, 1.0),
+        ParamRange::choice("compat", Compat::NAMES),
     ];
 
     type Params = AmrcParams;

@@ -1,7 +1,8 @@
 //! AMRC hyper-parameters.
 
+use mnnn_core::Result;
 use mnnn_core::reference::Compat;
-use mnnn_core::{Error, Result};
+use mnnn_core::registry::check_range;
 use serde::{Deserialize, Serialize};
 
 /// AMRC hyper-parameters. Input and output widths come from the data.
@@ -34,18 +35,8 @@ impl Default for AmrcParams {
 impl AmrcParams {
     /// Refuses sizes below 1 and rates outside `[0, 1]`.
     pub fn validate(&self) -> Result<()> {
-        if !(1..=1 << 24).contains(&self.hidden) {
-            return Err(Error::invalid_param(
-                "hidden",
-                self.hidden,
-                "must be in [1, 16777216]",
-            ));
-        }
-        for (name, v) in [("alpha", self.alpha), ("beta", self.beta)] {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(Error::invalid_param(name, v, "must be in [0, 1]"));
-            }
-        }
-        Ok(())
+        check_range("hidden", self.hidden, 1, 1 << 24)?;
+        check_range("alpha", self.alpha, 0.0, 1.0)?;
+        check_range("beta", self.beta, 0.0, 1.0)
     }
 }

@@ -1,9 +1,11 @@
 //! AMRC against its equations, finite differences, and its own saved files.
 
 use mnnn_amrc::Amrc;
-use mnnn_core::gradcheck::{check_tensors, numeric_gradient, relative_error};
+use mnnn_core::gradcheck::{
+    check_model_inputs, check_model_params, check_model_state, regression_data,
+};
 use mnnn_core::registry::load_bytes;
-use mnnn_core::{Dataset, DynModel, Entry, Inputs, IoSpec, Rng, Sequence, Targets, Tensors};
+use mnnn_core::{DynModel, Entry, Inputs, IoSpec, Rng, Tensors};
 use ndarray::Array2;
 use std::path::Path;
 
@@ -16,10 +18,6 @@ fn model<S: mnnn_core::Scalar>(
     Entry::of::<Amrc>()
         .create::<S>(Some(params), &IoSpec::regression(i, o), seed)
         .unwrap()
-}
-
-fn randn(rng: &mut Rng, r: usize, c: usize, scale: f64) -> Array2<f64> {
-    Array2::from_shape_fn((r, c), |_| rng.normal() * scale)
 }
 
 fn randomise(t: &mut Tensors<f64>, rng: &mut Rng, scale: f64) {
@@ -58,20 +56,6 @@ fn steps_follow_the_equations_with_a_lag_one_echo() {
     assert!((st.slice(0)[0] - mem).abs() < 1e-15 && (st.slice(1)[0] - s).abs() < 1e-15);
 }
 
-fn dataset(rng: &mut Rng, lens: &[usize], i: usize, o: usize) -> Dataset<f64> {
-    Dataset {
-        io: IoSpec::regression(i, o),
-        sequences: lens
-            .iter()
-            .map(|&t| Sequence {
-                inputs: Inputs::Real(randn(rng, t, i, 1.0)),
-                targets: Targets::Real(randn(rng, t, o, 1.0)),
-                mask: None,
-            })
-            .collect(),
-    }
-}
-
 #[test]
 fn bptt_gradients_match_central_differences() {
     let mut rng = Rng::new(11);
@@ -83,17 +67,12 @@ fn bptt_gradients_match_central_differences() {
         m
     };
     // unequal lengths: the shorter sequence is padded inside the batch
-    let data = dataset(&mut rng, &[7, 5], 3, 2);
+    let data = regression_data(&mut rng, &[7, 5], 3, 2, 1.0);
     let mut s0 = m.batch_state(2);
     randomise(&mut s0, &mut rng, 0.5);
     let (_, g) = m.gradients(&data, Some(&s0)).unwrap();
 
-    let mut p = m.params().clone();
-    let mut probe = m.clone();
-    for c in check_tensors(&mut p, &g.params, 1e-5, &mut |p| {
-        probe.set_params(p).unwrap();
-        probe.loss(&data, Some(&s0)).unwrap()
-    }) {
+    for c in check_model_params(m.as_ref(), &data, Some(&s0), &g.params, 1e-5) {
         assert!(c.analytic_norm > 1e-8, "{} has a zero gradient", c.name);
         assert!(
             c.rel_error < 1e-6,
@@ -102,10 +81,7 @@ fn bptt_gradients_match_central_differences() {
             c.rel_error
         );
     }
-    let mut s = s0.clone();
-    for c in check_tensors(&mut s, &g.state, 1e-5, &mut |s| {
-        m.loss(&data, Some(s)).unwrap()
-    }) {
+    for c in check_model_state(m.as_ref(), &data, &s0, &g.state, 1e-5) {
         assert!(
             c.analytic_norm > 1e-8,
             "state {} has a zero gradient",
@@ -118,19 +94,8 @@ fn bptt_gradients_match_central_differences() {
             c.rel_error
         );
     }
-    for (k, seq) in data.sequences.iter().enumerate() {
-        let Inputs::Real(x) = &seq.inputs else {
-            unreachable!()
-        };
-        let mut flat = x.iter().copied().collect::<Vec<_>>();
-        let shape = x.dim();
-        let num = numeric_gradient(&mut flat, 1e-5, &mut |v| {
-            let mut d = data.clone();
-            d.sequences[k].inputs =
-                Inputs::Real(Array2::from_shape_vec(shape, v.to_vec()).unwrap());
-            m.loss(&d, Some(&s0)).unwrap()
-        });
-        let err = relative_error(g.inputs[k].as_slice().unwrap(), &num, 1e-12);
+    let inputs = check_model_inputs(m.as_ref(), &data, Some(&s0), &g.inputs, 1e-5);
+    for (k, err) in inputs.into_iter().enumerate() {
         assert!(err < 1e-6, "inputs of sequence {k}: relative error {err:e}");
     }
 }
@@ -140,7 +105,7 @@ fn a_wrong_gradient_would_be_caught() {
     // The check above must be able to fail: perturb one analytic entry and see it flagged.
     let mut rng = Rng::new(3);
     let m = model::<f64>("(hidden: 3)", 2, 1, 1);
-    let data = dataset(&mut rng, &[4], 2, 1);
+    let data = regression_data(&mut rng, &[4], 2, 1, 1.0);
     let (_, mut g) = m.gradients(&data, None).unwrap();
     g.params.slice_mut(0)[0] += 0.05
         * g.params
@@ -148,15 +113,10 @@ fn a_wrong_gradient_would_be_caught() {
             .iter()
             .map(|v| v.abs())
             .fold(0.0, f64::max);
-    let mut p = m.params().clone();
-    let mut probe = m.clone();
-    let worst = check_tensors(&mut p, &g.params, 1e-5, &mut |p| {
-        probe.set_params(p).unwrap();
-        probe.loss(&data, None).unwrap()
-    })
-    .into_iter()
-    .map(|c| c.rel_error)
-    .fold(0.0, f64::max);
+    let worst = check_model_params(m.as_ref(), &data, None, &g.params, 1e-5)
+        .into_iter()
+        .map(|c| c.rel_error)
+        .fold(0.0, f64::max);
     assert!(
         worst > 1e-3,
         "a perturbed gradient went unnoticed ({worst:e})"
@@ -246,29 +206,13 @@ fn chunked_and_batched_forms_equal_the_step_loop() {
 #[test]
 fn invalid_params_are_refused_with_their_range() {
     let e = Entry::of::<Amrc>();
-    let err = e
-        .create::<f32>(Some("(beta: 1.5)"), &IoSpec::regression(1, 1), 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let io = IoSpec::regression(1, 1);
+    let refusal = |p: &str| e.create::<f32>(Some(p), &io, 0).err().unwrap().to_string();
+    let err = refusal("(beta: 1.5)");
     assert!(err.contains("'beta' = 1.5: must be in [0, 1]"), "{err}");
-    let err = e
-        .create::<f32>(Some("(hidden: 0)"), &IoSpec::regression(1, 1), 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refusal("(hidden: 0)");
     assert!(err.contains("'hidden' = 0"), "{err}");
-    let huge = e.create::<f32>(
-        Some("(hidden: 4611686018427387904)"),
-        &IoSpec::regression(1, 1),
-        0,
-    );
-    assert!(
-        huge.err()
-            .unwrap()
-            .to_string()
-            .contains("must be in [1, 16777216]")
-    );
+    assert!(refusal("(hidden: 4611686018427387904)").contains("must be in [1, 16777216]"));
     let wide = e.create::<f32>(Some("(hidden: 16777216)"), &IoSpec::regression(4096, 1), 0);
     assert!(
         wide.err()

@@ -5,10 +5,11 @@
 //! the memory matrix of one sequence is an `M × H` row-major block.
 
 use crate::DtpnParams;
-use mnnn_core::cell::{Cell, Diagnostic, Dims};
+use mnnn_core::buf::{mat, mat_mut, split_blocks, zeroed};
+use mnnn_core::cell::{Cell, Diagnostic, Dims, mean_abs};
 use mnnn_core::ops::{Activation, linear};
 use mnnn_core::reference::Compat;
-use mnnn_core::{Layout, Rng, Scalar, Tensors};
+use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis, s};
 
@@ -76,19 +77,6 @@ pub struct Tape<S> {
     out: Vec<S>,
 }
 
-fn mat<S>(data: &[S], rows: usize, cols: usize) -> ArrayView2<'_, S> {
-    ArrayView2::from_shape((rows, cols), data).expect("buffer sized by the caller")
-}
-
-fn mat_mut<S>(data: &mut [S], rows: usize, cols: usize) -> ArrayViewMut2<'_, S> {
-    ArrayViewMut2::from_shape((rows, cols), data).expect("buffer sized by the caller")
-}
-
-fn reset<S: Scalar>(v: &mut Vec<S>, n: usize) {
-    v.clear();
-    v.resize(n, S::zero());
-}
-
 /// `v ← softmax(v)`, shifted by the maximum for stability.
 fn softmax<S: Scalar>(v: &mut [S]) {
     let max = v.iter().copied().fold(S::neg_infinity(), S::max);
@@ -100,14 +88,6 @@ fn softmax<S: Scalar>(v: &mut [S]) {
     for x in v.iter_mut() {
         *x /= sum;
     }
-}
-
-/// Splits a batched DTPN state (or its gradient) into `h`, `e`, `n` and the memory.
-fn split<S>(data: &mut [S], bh: usize) -> (&mut [S], &mut [S], &mut [S], &mut [S]) {
-    let (h, rest) = data.split_at_mut(bh);
-    let (e, rest) = rest.split_at_mut(bh);
-    let (n, mem) = rest.split_at_mut(bh);
-    (h, e, n, mem)
 }
 
 impl<S: Scalar> DtpnCell<S> {
@@ -221,24 +201,19 @@ impl<S: Scalar> DtpnCell<S> {
     ) {
         let (b, h, m) = (x.nrows(), self.hidden, self.memory);
         let bh = b * h;
-        reset(&mut sc.pre, bh);
-        if self.design() {
-            let bias = params.slice(B_H);
-            for row in sc.pre.chunks_exact_mut(h) {
-                row.copy_from_slice(bias);
-            }
-        }
-        linear::accumulate_step(x, params.mat(W_IN), mat_mut(&mut sc.pre, b, h));
-        let (hs, e, n, mem) = split(state.data_mut(), bh);
+        zeroed(&mut sc.pre, bh);
+        let bias = self.design().then(|| params.vec(B_H));
+        linear::forward_step(x, params.mat(W_IN), bias, mat_mut(&mut sc.pre, b, h));
+        let [hs, e, n, mem] = split_blocks(state.data_mut(), bh);
         linear::accumulate_step(mat(hs, b, h), params.mat(U), mat_mut(&mut sc.pre, b, h));
         S::tanh_inplace(&mut sc.pre);
-        reset(&mut sc.y, bh);
+        zeroed(&mut sc.y, bh);
         self.echo_reservoir(&sc.pre, e, n, &mut sc.y);
         let yv = mat(&sc.y, b, h);
-        reset(&mut sc.k, b * m);
+        zeroed(&mut sc.k, b * m);
         if self.design() {
-            reset(&mut sc.v, bh);
-            reset(&mut sc.q, b * m);
+            zeroed(&mut sc.v, bh);
+            zeroed(&mut sc.q, b * m);
             linear::accumulate_step(yv, params.mat(W_K), mat_mut(&mut sc.k, b, m));
             linear::accumulate_step(yv, params.mat(W_V), mat_mut(&mut sc.v, b, h));
             linear::accumulate_step(yv, params.mat(W_Q), mat_mut(&mut sc.q, b, m));
@@ -298,37 +273,34 @@ impl<S: Scalar> DtpnCell<S> {
         tape.batch = b;
         tape.x.clear();
         tape.x.extend(xs.iter().copied());
-        reset(&mut tape.c, rows * h);
-        reset(&mut tape.hs, (t + 1) * bh);
-        reset(&mut tape.y, rows * h);
-        reset(&mut tape.g, rows * gw);
-        reset(&mut tape.out, rows * o);
+        zeroed(&mut tape.c, rows * h);
+        zeroed(&mut tape.hs, (t + 1) * bh);
+        zeroed(&mut tape.y, rows * h);
+        zeroed(&mut tape.g, rows * gw);
+        zeroed(&mut tape.out, rows * o);
         if design && record {
-            reset(&mut tape.mem, rows * mh);
+            zeroed(&mut tape.mem, rows * mh);
         } else {
             tape.mem.clear();
         }
         if design {
             // [W_k | W_v | W_q]: the three maps of y in one matrix product per step.
-            reset(&mut tape.w, h * gw);
+            zeroed(&mut tape.w, h * gw);
             let mut w = mat_mut(&mut tape.w, h, gw);
             w.slice_mut(s![.., ..m]).assign(&params.mat(W_K));
             w.slice_mut(s![.., m..m + h]).assign(&params.mat(W_V));
             w.slice_mut(s![.., m + h..]).assign(&params.mat(W_Q));
-            let bias = params.slice(B_H);
-            for row in tape.c.chunks_exact_mut(h) {
-                row.copy_from_slice(bias);
-            }
         } else {
             tape.w.clear();
         }
         // The input projection of every step at once.
-        linear::accumulate(
+        linear::forward(
             mat(&tape.x, rows, i),
             params.mat(W_IN),
+            design.then(|| params.vec(B_H)),
             mat_mut(&mut tape.c, rows, h),
         );
-        let (hst, e, n, mem) = split(state.data_mut(), bh);
+        let [hst, e, n, mem] = split_blocks(state.data_mut(), bh);
         tape.hs[..bh].copy_from_slice(hst);
         let u = params.mat(U);
         let vs = params.slice(V_REF);
@@ -445,10 +417,7 @@ impl<S: Scalar> Cell<S> for DtpnCell<S> {
         }
         var.push((self.w_out(), 2.0 / (h + o) as f64));
         for (idx, v) in var {
-            let sd = v.sqrt();
-            for w in params.slice_mut(idx) {
-                *w = S::from_f64(rng.normal() * sd);
-            }
+            init::normal(rng, params.slice_mut(idx), v.sqrt());
         }
     }
 
@@ -526,7 +495,7 @@ impl<S: Scalar> Cell<S> for DtpnCell<S> {
         let u_t = params.mat(U).t().as_standard_layout().into_owned();
         let vs = params.slice(V_REF);
         let inv_m = one / S::from_f64(m as f64);
-        let (gh, ge, gn, gx) = split(dstate.data_mut(), bh);
+        let [gh, ge, gn, gx] = split_blocks(dstate.data_mut(), bh);
         for step in (0..t).rev() {
             let blk = step * bh..(step + 1) * bh;
             let hcur = &tape.hs[(step + 1) * bh..(step + 2) * bh];
@@ -646,21 +615,12 @@ impl<S: Scalar> Cell<S> for DtpnCell<S> {
                 *gv += *d;
             }
         }
-        if let Some(mut dx) = dxs {
-            let mut buf = vec![S::zero(); rows * i];
-            general_mat_mul(
-                one,
-                &dpre_m,
-                &params.mat(W_IN).t(),
-                S::zero(),
-                &mut mat_mut(&mut buf, rows, i),
-            );
-            dx.assign(&ArrayView3::from_shape((t, b, i), &buf).expect("sized above"));
+        if let Some(dx) = dxs {
+            linear::backward_inputs(&[(dpre_m, params.mat(W_IN))], dx);
         }
     }
 
     fn diagnostics(&self, _params: &Tensors<S>, state: &Tensors<S>) -> Vec<Diagnostic> {
-        let mean_abs = |v: &[S]| v.iter().map(|x| x.as_f64().abs()).sum::<f64>() / v.len() as f64;
         let (h, mh) = (self.hidden, self.memory * self.hidden);
         vec![
             Diagnostic {

@@ -91,7 +91,7 @@ pub use cell::{DtpnCell, Scratch, Tape};
 pub use params::{DtpnParams, MAX_SIZE};
 
 use mnnn_core::reference::{Compat, Imported, Reader, RefDims};
-use mnnn_core::registry::{Architecture, Capability, Family, ImportFn, ParamRange, RangeKind};
+use mnnn_core::registry::{Architecture, Capability, Family, ImportFn, ParamRange};
 use mnnn_core::{Dims, Error, Result, Scalar};
 
 /// The DTPN registry entry.
@@ -108,38 +108,12 @@ impl Architecture for Dtpn {
     const DIAGNOSTICS: &'static [&'static str] =
         &["mean_abs_echo", "mean_abs_reservoir", "matrix_energy"];
     const PARAM_RANGES: &'static [ParamRange] = &[
-        ParamRange {
-            name: "hidden",
-            kind: RangeKind::Int {
-                min: 1,
-                max: MAX_SIZE as u64,
-                small: 6,
-            },
-        },
-        ParamRange {
-            name: "memory",
-            kind: RangeKind::Int {
-                min: 1,
-                max: MAX_SIZE as u64,
-                small: 4,
-            },
-        },
-        ParamRange {
-            name: "alpha",
-            kind: RangeKind::Float { min: 0.0, max: 1.0 },
-        },
-        ParamRange {
-            name: "beta",
-            kind: RangeKind::Float { min: 0.0, max: 1.0 },
-        },
-        ParamRange {
-            name: "memory_decay",
-            kind: RangeKind::Float { min: 0.0, max: 1.0 },
-        },
-        ParamRange {
-            name: "compat",
-            kind: RangeKind::Choice(Compat::NAMES),
-        },
+        ParamRange::int("hidden", 1, MAX_SIZE as u64, 6),
+        ParamRange::int("memory", 1, MAX_SIZE as u64, 4),
+        ParamRange::float("alpha", 0.0, 1.0),
+        ParamRange::float("beta", 0.0, 1.0),
+        ParamRange::float("memory_decay", 0.0, 1.0),
+        ParamRange::choice("compat", Compat::NAMES),
     ];
     const IMPORT_REFERENCE: Option<ImportFn> = Some(import);
 

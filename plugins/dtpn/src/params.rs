@@ -1,7 +1,8 @@
 //! DTPN hyper-parameters.
 
+use mnnn_core::Result;
 use mnnn_core::reference::Compat;
-use mnnn_core::{Error, Result};
+use mnnn_core::registry::check_range;
 use serde::{Deserialize, Serialize};
 
 /// Largest `hidden` and `memory` accepted (the model wrapper separately caps the total
@@ -44,24 +45,10 @@ impl Default for DtpnParams {
 impl DtpnParams {
     /// Refuses sizes outside `[1, 2^24]` and rates outside `[0, 1]` (NaN included).
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [("hidden", self.hidden), ("memory", self.memory)] {
-            if !(1..=MAX_SIZE).contains(&v) {
-                return Err(Error::invalid_param(
-                    name,
-                    v,
-                    format!("must be in [1, {MAX_SIZE}]"),
-                ));
-            }
-        }
-        for (name, v) in [
-            ("alpha", self.alpha),
-            ("beta", self.beta),
-            ("memory_decay", self.memory_decay),
-        ] {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(Error::invalid_param(name, v, "must be in [0, 1]"));
-            }
-        }
-        Ok(())
+        check_range("hidden", self.hidden, 1, MAX_SIZE)?;
+        check_range("memory", self.memory, 1, MAX_SIZE)?;
+        check_range("alpha", self.alpha, 0.0, 1.0)?;
+        check_range("beta", self.beta, 0.0, 1.0)?;
+        check_range("memory_decay", self.memory_decay, 0.0, 1.0)
     }
 }

@@ -2,8 +2,11 @@
 //! and what the issue asks of it: learned key/value writes, an addressed read, every
 //! parameter trained, diagnostics per track.
 
-use mnnn_core::gradcheck::{check_tensors, numeric_gradient, relative_error};
+use mnnn_core::gradcheck::{
+    check_model_inputs, check_model_params, check_model_state, regression_data,
+};
 use mnnn_core::reference::{RefDims, build};
+use mnnn_core::testkit::assert_wrong_lengths_refused;
 use mnnn_core::{
     Architecture, Dataset, DynModel, Entry, Inputs, IoSpec, Rng, Scalar, Sequence, Targets,
     Tensors, TrainConfig,
@@ -322,19 +325,7 @@ fn bad_reference_files_are_refused_with_the_reason() {
     let file = RefFile::new(2, 3, 1, 2);
     let bytes = file.bytes();
     let dims = file.dims();
-    let n = bytes.len();
-    let short = import(&bytes[..n - 1], &dims).unwrap_err().to_string();
-    assert!(
-        short.contains(&format!("has {n} bytes, this one has {}", n - 1)),
-        "{short}"
-    );
-    let mut long = bytes.clone();
-    long.push(0);
-    let long = import(&long, &dims).unwrap_err().to_string();
-    assert!(
-        long.contains(&format!("has {n} bytes, this one has {}", n + 1)),
-        "{long}"
-    );
+    assert_wrong_lengths_refused(import, &bytes, bytes.len(), &dims);
     // Header sizes must agree with the sizes asked for (same byte count, other H and I).
     let mut swapped = bytes.clone();
     swapped[0..4].copy_from_slice(&3i32.to_le_bytes());
@@ -390,6 +381,7 @@ fn an_imported_model_saves_loads_and_continues_exactly() {
 fn invalid_params_are_refused_with_their_field_and_range() {
     let e = Entry::of::<Dtpn>();
     let io = IoSpec::regression(1, 1);
+    let refusal = |p: &str| e.create::<f32>(Some(p), &io, 0).err().unwrap().to_string();
     for (text, want) in [
         ("(hidden: 0)", "'hidden' = 0: must be in [1, 16777216]"),
         (
@@ -419,27 +411,15 @@ fn invalid_params_are_refused_with_their_field_and_range() {
         );
         assert!(err.to_string().contains(want), "{text}: {err}");
     }
-    let err = e
-        .create::<f32>(Some("(compat: \"exact\")"), &io, 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refusal("(compat: \"exact\")");
     assert!(
         err.contains("compat must be \"design\" or \"reference\""),
         "{err}"
     );
-    let err = e
-        .create::<f32>(Some("(hiden: 3)"), &io, 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refusal("(hiden: 3)");
     assert!(err.contains("hiden"), "{err}");
     // Valid sizes whose product is too large are refused before anything is allocated.
-    let err = e
-        .create::<f32>(Some("(hidden: 16777216, memory: 16777216)"), &io, 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = refusal("(hidden: 16777216, memory: 16777216)");
     assert!(err.contains("at most 268435456"), "{err}");
 }
 
@@ -452,38 +432,16 @@ fn randomise(t: &mut Tensors<f64>, rng: &mut Rng, scale: f64) {
         .for_each(|v| *v += rng.normal() * scale);
 }
 
-fn dataset(rng: &mut Rng, lens: &[usize], i: usize, o: usize) -> Dataset<f64> {
-    Dataset {
-        io: IoSpec::regression(i, o),
-        sequences: lens
-            .iter()
-            .map(|&t| Sequence {
-                inputs: Inputs::Real(Array2::from_shape_fn((t, i), |_| rng.normal())),
-                targets: Targets::Real(Array2::from_shape_fn((t, o), |_| rng.normal())),
-                mask: None,
-            })
-            .collect(),
-    }
-}
-
 /// Worst relative error over every parameter, the initial state and the inputs; each
 /// analytic gradient must be non-zero (every parameter is trained).
 fn worst_gradient_error(m: &dyn DynModel<f64>, data: &Dataset<f64>, s0: &Tensors<f64>) -> f64 {
     let (_, g) = m.gradients(data, Some(s0)).unwrap();
     let mut worst = 0.0f64;
-    let mut p = m.params().clone();
-    let mut probe = m.clone_box();
-    for c in check_tensors(&mut p, &g.params, 1e-5, &mut |p| {
-        probe.set_params(p).unwrap();
-        probe.loss(data, Some(s0)).unwrap()
-    }) {
+    for c in check_model_params(m, data, Some(s0), &g.params, 1e-5) {
         assert!(c.analytic_norm > 1e-6, "{} has a zero gradient", c.name);
         worst = worst.max(c.rel_error);
     }
-    let mut s = s0.clone();
-    for c in check_tensors(&mut s, &g.state, 1e-5, &mut |s| {
-        m.loss(data, Some(s)).unwrap()
-    }) {
+    for c in check_model_state(m, data, s0, &g.state, 1e-5) {
         assert!(
             c.analytic_norm > 1e-6,
             "state {} has a zero gradient",
@@ -491,19 +449,8 @@ fn worst_gradient_error(m: &dyn DynModel<f64>, data: &Dataset<f64>, s0: &Tensors
         );
         worst = worst.max(c.rel_error);
     }
-    for (k, seq) in data.sequences.iter().enumerate() {
-        let Inputs::Real(x) = &seq.inputs else {
-            unreachable!()
-        };
-        let shape = x.dim();
-        let mut flat: Vec<f64> = x.iter().copied().collect();
-        let num = numeric_gradient(&mut flat, 1e-5, &mut |v| {
-            let mut d = data.clone();
-            d.sequences[k].inputs =
-                Inputs::Real(Array2::from_shape_vec(shape, v.to_vec()).unwrap());
-            m.loss(&d, Some(s0)).unwrap()
-        });
-        worst = worst.max(relative_error(g.inputs[k].as_slice().unwrap(), &num, 1e-12));
+    for err in check_model_inputs(m, data, Some(s0), &g.inputs, 1e-5) {
+        worst = worst.max(err);
     }
     worst
 }
@@ -522,7 +469,7 @@ fn gradient_case(compat: &str, seed: u64) -> (Box<dyn DynModel<f64>>, Dataset<f6
     randomise(&mut p, &mut rng, 0.3);
     m.set_params(&p).unwrap();
     // Unequal lengths: the shorter sequence is padded inside the batch.
-    let data = dataset(&mut rng, &[9, 6], 3, 2);
+    let data = regression_data(&mut rng, &[9, 6], 3, 2, 1.0);
     let mut s0 = m.batch_state(2);
     randomise(&mut s0, &mut rng, 0.5);
     (m, data, s0)

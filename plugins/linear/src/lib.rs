@@ -16,7 +16,7 @@
 use mnnn_core::cell::{Cell, Diagnostic, Dims};
 use mnnn_core::ops::linear;
 use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
-use mnnn_core::{Layout, Result, Rng, Scalar, Tensors};
+use mnnn_core::{Layout, Result, Rng, Scalar, Tensors, init};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
 use serde::{Deserialize, Serialize};
@@ -63,10 +63,8 @@ impl<S: Scalar> Cell<S> for LinearCell {
     }
 
     fn init_params(&self, rng: &mut Rng, params: &mut Tensors<S>) {
-        let lim = (6.0 / (self.dims.input + self.dims.output) as f64).sqrt();
-        for v in params.slice_mut(W) {
-            *v = S::from_f64(rng.uniform_in(-lim, lim));
-        }
+        let lim = init::glorot_limit(self.dims.input, self.dims.output);
+        init::uniform(rng, params.slice_mut(W), lim);
     }
 
     fn step(
@@ -114,13 +112,8 @@ impl<S: Scalar> Cell<S> for LinearCell {
         let dy = Array2::from_shape_vec((t * b, o), dys.iter().copied().collect()).expect("sizes");
         general_mat_mul(S::one(), &tape.x.t(), &dy, S::one(), &mut grads.mat_mut(W));
         grads.vec_mut(B).scaled_add(S::one(), &dy.sum_axis(Axis(0)));
-        if let Some(mut dx) = dxs {
-            let mut g = Array2::zeros((t * b, self.dims.input));
-            general_mat_mul(S::one(), &dy, &p.mat(W).t(), S::zero(), &mut g);
-            dx.assign(
-                &g.into_shape_with_order((t, b, self.dims.input))
-                    .expect("contiguous"),
-            );
+        if let Some(dx) = dxs {
+            linear::backward_inputs(&[(dy.view(), p.mat(W))], dx);
         }
     }
 

@@ -2,10 +2,11 @@
 //! design form and in the reference implementation's form.
 
 use crate::PmrcParams;
-use mnnn_core::cell::{Cell, Diagnostic, Dims};
+use mnnn_core::buf::{mat, mat_mut, zeroed};
+use mnnn_core::cell::{Cell, Diagnostic, Dims, mean_abs};
 use mnnn_core::ops::linear;
 use mnnn_core::reference::Compat;
-use mnnn_core::{Layout, Rng, Scalar, Tensors};
+use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3};
 
@@ -77,21 +78,6 @@ struct Parts<'a, S> {
     p: &'a mut [S],
     y: &'a mut [S],
     zp: &'a mut [S],
-}
-
-fn mat<S>(data: &[S], rows: usize, cols: usize) -> ArrayView2<'_, S> {
-    ArrayView2::from_shape((rows, cols), data).expect("buffer sized by the caller")
-}
-
-fn mat_mut<S>(data: &mut [S], rows: usize, cols: usize) -> ArrayViewMut2<'_, S> {
-    ArrayViewMut2::from_shape((rows, cols), data).expect("buffer sized by the caller")
-}
-
-/// Every row of `dst` (rows of `bias.len()`) set to `bias`.
-fn fill_rows<S: Scalar>(dst: &mut [S], bias: &[S]) {
-    for r in dst.chunks_exact_mut(bias.len().max(1)) {
-        r.copy_from_slice(bias);
-    }
 }
 
 /// `dst += Σ_rows src` (rows of `dst.len()`).
@@ -476,7 +462,7 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
         // Glorot-uniform input and output matrices, the reference's U(±sqrt(1/H)) for the
         // hidden-to-hidden ones (spectral radius ≈ 0.58), zero biases.
         let (i, h, o) = (self.dims.input, self.hidden, self.dims.output);
-        let glorot_in = (6.0 / (i + h) as f64).sqrt();
+        let glorot_in = init::glorot_limit(i, h);
         let recur = (1.0 / h as f64).sqrt();
         let mut draws = vec![(self.idx.w_h, glorot_in)];
         if let Some(u) = self.idx.u_r {
@@ -485,11 +471,9 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
         if let Some(g) = self.idx.gates {
             draws.extend([(g.w_g, glorot_in), (g.u_g, recur), (g.w_c, glorot_in)]);
         }
-        draws.push((self.idx.w_o, (6.0 / (h + o) as f64).sqrt()));
+        draws.push((self.idx.w_o, init::glorot_limit(h, o)));
         for (idx, lim) in draws {
-            for v in params.slice_mut(idx) {
-                *v = S::from_f64(rng.uniform_in(-lim, lim));
-            }
+            init::uniform(rng, params.slice_mut(idx), lim);
         }
     }
 
@@ -514,8 +498,8 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
         if let Some(gi) = self.idx.gates {
             g.fill(S::zero());
             linear::accumulate_step(x, params.mat(gi.w_g), mat_mut(g, b, h));
-            fill_rows(c, params.slice(gi.b_c));
-            linear::accumulate_step(x, params.mat(gi.w_c), mat_mut(c, b, h));
+            let bc = Some(params.vec(gi.b_c));
+            linear::forward_step(x, params.mat(gi.w_c), bc, mat_mut(c, b, h));
         }
         if self.reference() {
             if self.gates {
@@ -543,10 +527,10 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
             self.design_post(a, g, &rest[..bh], st.m, st.s);
         }
         let out = &mut scratch.y;
-        fill_rows(out, params.slice(self.idx.b_o));
-        linear::accumulate_step(
+        linear::forward_step(
             mat(st.s, b, h),
             params.mat(self.idx.w_o),
+            Some(params.vec(self.idx.b_o)),
             mat_mut(out, b, o),
         );
         S::tanh_inplace(out);
@@ -582,8 +566,7 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
             (&mut tape.z, rows * o),
             (&mut tape.y, rows * o),
         ] {
-            buf.clear();
-            buf.resize(len, S::zero());
+            zeroed(buf, len);
         }
         tape.x.clear();
         tape.x.extend(xs.iter().copied());
@@ -595,8 +578,8 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
         if let Some(gi) = self.idx.gates {
             let gm = &mut mat_mut(&mut tape.g, rows, h);
             general_mat_mul(one, &xm, &params.mat(gi.w_g), zero, gm);
-            fill_rows(&mut tape.c, params.slice(gi.b_c));
-            linear::accumulate(xm, params.mat(gi.w_c), mat_mut(&mut tape.c, rows, h));
+            let bc = Some(params.vec(gi.b_c));
+            linear::forward(xm, params.mat(gi.w_c), bc, mat_mut(&mut tape.c, rows, h));
             S::tanh_inplace(&mut tape.c);
         }
         {
@@ -651,10 +634,10 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
             st.p.copy_from_slice(&tape.s[t * bh..(t + 1) * bh]);
         }
         // The output layer for every step at once, then its (cheap, sequential) echo.
-        fill_rows(&mut tape.z, params.slice(self.idx.b_o));
-        linear::accumulate(
+        linear::forward(
             mat(&tape.s[lag * bh..], rows, h),
             params.mat(self.idx.w_o),
+            Some(params.vec(self.idx.b_o)),
             mat_mut(&mut tape.z, rows, o),
         );
         S::tanh_inplace(&mut tape.z);
@@ -847,24 +830,20 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
                 general_mat_mul(one, &mp.t(), &dgp_m, one, &mut grads.mat_mut(gi.u_g));
             }
         }
-        if let Some(mut dx) = dxs {
-            let mut buf = vec![zero; rows * i];
-            let bm = &mut mat_mut(&mut buf, rows, i);
-            general_mat_mul(one, &da_m, &params.mat(self.idx.w_h).t(), zero, bm);
+        if let Some(dx) = dxs {
+            let mut terms = vec![(da_m, params.mat(self.idx.w_h))];
             if let Some(gi) = self.idx.gates {
-                let dgp_m = mat(&dgp, rows, h);
-                let dcp_m = mat(&dcp, rows, h);
-                general_mat_mul(one, &dgp_m, &params.mat(gi.w_g).t(), one, bm);
-                general_mat_mul(one, &dcp_m, &params.mat(gi.w_c).t(), one, bm);
+                terms.push((mat(&dgp, rows, h), params.mat(gi.w_g)));
+                terms.push((mat(&dcp, rows, h), params.mat(gi.w_c)));
             }
-            dx.assign(&ArrayView3::from_shape((t, b, i), &buf).expect("sized above"));
+            linear::backward_inputs(&terms, dx);
         }
     }
 
     fn diagnostics(&self, params: &Tensors<S>, state: &Tensors<S>) -> Vec<Diagnostic> {
         let h = self.hidden;
         let m = &state.slice(0)[..h];
-        let mean_abs_memory = m.iter().map(|v| v.as_f64().abs()).sum::<f64>() / h as f64;
+        let mean_abs_memory = mean_abs(m);
         let mean_gate = match self.idx.gates {
             Some(gi) => {
                 // σ(m U_g + b_g): the gate's openness driven by the memory alone.

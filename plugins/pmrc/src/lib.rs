@@ -130,7 +130,7 @@ pub use import::{file_size, import};
 pub use params::{MAX_HIDDEN, PmrcParams};
 
 use mnnn_core::reference::Compat;
-use mnnn_core::registry::{Architecture, Capability, Family, ImportFn, ParamRange, RangeKind};
+use mnnn_core::registry::{Architecture, Capability, Family, ImportFn, ParamRange};
 use mnnn_core::{Dims, Result, Scalar};
 
 /// The PMRC registry entry.
@@ -145,42 +145,14 @@ impl Architecture for Pmrc {
     const CAPABILITIES: &'static [Capability] = &[Capability::Trainable, Capability::ExactChunked];
     const DIAGNOSTICS: &'static [&'static str] = &["mean_gate", "mean_abs_memory"];
     const PARAM_RANGES: &'static [ParamRange] = &[
-        ParamRange {
-            name: "hidden",
-            kind: RangeKind::Int {
-                min: 1,
-                max: MAX_HIDDEN as u64,
-                small: 6,
-            },
-        },
-        ParamRange {
-            name: "alpha",
-            kind: RangeKind::Float { min: 0.0, max: 1.0 },
-        },
-        ParamRange {
-            name: "beta",
-            kind: RangeKind::Float { min: 0.0, max: 1.0 },
-        },
-        ParamRange {
-            name: "output_beta",
-            kind: RangeKind::Float { min: 0.0, max: 1.0 },
-        },
-        ParamRange {
-            name: "use_recurrent",
-            kind: RangeKind::Bool,
-        },
-        ParamRange {
-            name: "use_learnable_gates",
-            kind: RangeKind::Bool,
-        },
-        ParamRange {
-            name: "use_output_memory",
-            kind: RangeKind::Bool,
-        },
-        ParamRange {
-            name: "compat",
-            kind: RangeKind::Choice(Compat::NAMES),
-        },
+        ParamRange::int("hidden", 1, MAX_HIDDEN as u64, 6),
+        ParamRange::float("alpha", 0.0, 1.0),
+        ParamRange::float("beta", 0.0, 1.0),
+        ParamRange::float("output_beta", 0.0, 1.0),
+        ParamRange::flag("use_recurrent"),
+        ParamRange::flag("use_learnable_gates"),
+        ParamRange::flag("use_output_memory"),
+        ParamRange::choice("compat", Compat::NAMES),
     ];
     const IMPORT_REFERENCE: Option<ImportFn> = Some(import);
 

@@ -1,7 +1,8 @@
 //! PMRC hyper-parameters.
 
+use mnnn_core::Result;
 use mnnn_core::reference::Compat;
-use mnnn_core::{Error, Result};
+use mnnn_core::registry::check_range;
 use serde::{Deserialize, Serialize};
 
 /// Largest hidden width accepted (the model wrapper further caps the total number of
@@ -51,22 +52,9 @@ impl Default for PmrcParams {
 impl PmrcParams {
     /// Refuses a hidden width outside `[1, 2^24]` and rates outside `[0, 1]` (NaN included).
     pub fn validate(&self) -> Result<()> {
-        if !(1..=MAX_HIDDEN).contains(&self.hidden) {
-            return Err(Error::invalid_param(
-                "hidden",
-                self.hidden,
-                format!("must be in [1, {MAX_HIDDEN}]"),
-            ));
-        }
-        for (name, v) in [
-            ("alpha", self.alpha),
-            ("beta", self.beta),
-            ("output_beta", self.output_beta),
-        ] {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(Error::invalid_param(name, v, "must be in [0, 1]"));
-            }
-        }
-        Ok(())
+        check_range("hidden", self.hidden, 1, MAX_HIDDEN)?;
+        check_range("alpha", self.alpha, 0.0, 1.0)?;
+        check_range("beta", self.beta, 0.0, 1.0)?;
+        check_range("output_beta", self.output_beta, 0.0, 1.0)
     }
 }

@@ -1,9 +1,12 @@
 //! PMRC against its equations (both modes), the reference file format, finite differences,
 //! partial training and its diagnostics.
 
-use mnnn_core::gradcheck::{check_tensors, numeric_gradient, relative_error};
+use mnnn_core::gradcheck::{
+    check_model_inputs, check_model_params, check_model_state, regression_data,
+};
 use mnnn_core::reference::{RefDims, build};
 use mnnn_core::registry::load_bytes;
+use mnnn_core::testkit::assert_wrong_lengths_refused;
 use mnnn_core::{
     Dataset, DynModel, Entry, FreezeSpec, Inputs, IoSpec, Rng, Scalar, Sequence, Targets, Tensors,
     TrainConfig,
@@ -451,20 +454,7 @@ fn bad_reference_files_are_refused() {
     let bytes = net.bytes();
     let n = file_size(2, 3, 1).unwrap();
     assert_eq!(n, 35 + 4 * (3 * 3 * 2 + 3 + 2 * 9 + 7 * 3 + 2));
-    let short = import(&bytes[..n - 1], &net.dims())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        short.contains(&format!("has {n} bytes, this one has {}", n - 1)),
-        "{short}"
-    );
-    let mut long = bytes.clone();
-    long.push(0);
-    let long = import(&long, &net.dims()).unwrap_err().to_string();
-    assert!(
-        long.contains(&format!("has {n} bytes, this one has {}", n + 1)),
-        "{long}"
-    );
+    assert_wrong_lengths_refused(import, &bytes, n, &net.dims());
     // A header that disagrees with the sizes given (the byte count happens to fit).
     let mut bad = bytes.clone();
     bad[4..8].copy_from_slice(&4i32.to_le_bytes());
@@ -492,20 +482,6 @@ fn randn(rng: &mut Rng, r: usize, c: usize) -> Array2<f64> {
     Array2::from_shape_fn((r, c), |_| rng.normal())
 }
 
-fn dataset(rng: &mut Rng, lens: &[usize], i: usize, o: usize) -> Dataset<f64> {
-    Dataset {
-        io: IoSpec::regression(i, o),
-        sequences: lens
-            .iter()
-            .map(|&t| Sequence {
-                inputs: Inputs::Real(randn(rng, t, i)),
-                targets: Targets::Real(randn(rng, t, o)),
-                mask: None,
-            })
-            .collect(),
-    }
-}
-
 /// Worst relative error over parameters, initial state and inputs, and whether every
 /// parameter tensor had a non-zero gradient.
 fn gradient_errors(params: &str, perturb: Option<(usize, f64)>) -> (f64, Vec<String>) {
@@ -516,7 +492,7 @@ fn gradient_errors(params: &str, perturb: Option<(usize, f64)>) -> (f64, Vec<Str
         .iter_mut()
         .for_each(|v| *v += 0.5 * rng.normal());
     m.set_params(&p).unwrap();
-    let data = dataset(&mut rng, &[7, 4], 3, 2);
+    let data = regression_data(&mut rng, &[7, 4], 3, 2, 1.0);
     let mut s0 = m.batch_state(2);
     s0.data_mut()
         .iter_mut()
@@ -527,39 +503,20 @@ fn gradient_errors(params: &str, perturb: Option<(usize, f64)>) -> (f64, Vec<Str
     }
     let mut worst: f64 = 0.0;
     let mut zero = Vec::new();
-    let mut probe = m.clone();
-    let mut pp = m.params().clone();
-    for c in check_tensors(&mut pp, &g.params, 1e-5, &mut |p| {
-        probe.set_params(p).unwrap();
-        probe.loss(&data, Some(&s0)).unwrap()
-    }) {
+    for c in check_model_params(m.as_ref(), &data, Some(&s0), &g.params, 1e-5) {
         if c.analytic_norm < 1e-8 {
             zero.push(c.name.clone());
         }
         worst = worst.max(c.rel_error);
     }
-    let mut s = s0.clone();
-    for c in check_tensors(&mut s, &g.state, 1e-5, &mut |s| {
-        m.loss(&data, Some(s)).unwrap()
-    }) {
+    for c in check_model_state(m.as_ref(), &data, &s0, &g.state, 1e-5) {
         if c.analytic_norm < 1e-8 {
             zero.push(format!("state {}", c.name));
         }
         worst = worst.max(c.rel_error);
     }
-    for (k, seq) in data.sequences.iter().enumerate() {
-        let Inputs::Real(x) = &seq.inputs else {
-            unreachable!()
-        };
-        let shape = x.dim();
-        let mut flat: Vec<f64> = x.iter().copied().collect();
-        let num = numeric_gradient(&mut flat, 1e-5, &mut |v| {
-            let mut d = data.clone();
-            d.sequences[k].inputs =
-                Inputs::Real(Array2::from_shape_vec(shape, v.to_vec()).unwrap());
-            m.loss(&d, Some(&s0)).unwrap()
-        });
-        worst = worst.max(relative_error(g.inputs[k].as_slice().unwrap(), &num, 1e-12));
+    for err in check_model_inputs(m.as_ref(), &data, Some(&s0), &g.inputs, 1e-5) {
+        worst = worst.max(err);
     }
     (worst, zero)
 }
