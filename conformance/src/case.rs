@@ -55,10 +55,7 @@ pub fn matrix<S: Scalar>(rng: &mut Rng, rows: usize, cols: usize) -> Array2<S> {
 
 fn value(range: &ParamRange) -> BoxedStrategy<String> {
     match range.kind {
-        RangeKind::Int { min, small, .. } => {
-            (min..=small.max(min)).prop_map(|v| v.to_string()).boxed()
-        }
-        RangeKind::IntDrawn {
+        RangeKind::Int {
             draw_min, draw_max, ..
         } => (draw_min..=draw_max.max(draw_min))
             .prop_map(|v| v.to_string())

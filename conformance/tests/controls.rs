@@ -4,7 +4,7 @@
 
 use mnnn_conformance::{CountingAllocator, Outcome, Property, Suite, table};
 use mnnn_core::cell::{Cell, Diagnostic, Dims};
-use mnnn_core::registry::{Architecture, Capability, Family, ParamRange, RangeKind};
+use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
 use mnnn_core::{Layout, Result, Rng, Scalar, Tensors};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
@@ -232,14 +232,7 @@ impl<const D: u8> Architecture for Leaky<D> {
     const STATE_FORMULA: &'static str = "hidden";
     const CAPABILITIES: &'static [Capability] = &[Capability::Trainable, Capability::ExactChunked];
     const DIAGNOSTICS: &'static [&'static str] = &["mean_abs_h"];
-    const PARAM_RANGES: &'static [ParamRange] = &[ParamRange {
-        name: "hidden",
-        kind: RangeKind::Int {
-            min: 1,
-            max: 1024,
-            small: 4,
-        },
-    }];
+    const PARAM_RANGES: &'static [ParamRange] = &[ParamRange::int("hidden", 1, 1024, 4)];
     type Params = LeakyParams;
     type Cell<S: Scalar> = Leaky<D>;
 

@@ -47,27 +47,17 @@ pub enum Capability {
 /// The valid values of one hyper-parameter.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum RangeKind {
-    /// An integer in `[min, max]`; the conformance suite draws from `[min, small]`.
+    /// An integer in `[min, max]`; the conformance suite draws from `[draw_min, draw_max]`,
+    /// small sizes that keep its cases fast (and, where the smallest valid sizes make a model
+    /// too ill-conditioned for finite differences, above them).
     Int {
         /// Smallest valid value.
         min: u64,
         /// Largest valid value.
         max: u64,
-        /// Largest value the conformance suite draws (keeps its cases fast).
-        small: u64,
-    },
-    /// An integer in `[min, max]` the conformance suite draws from `[draw_min, draw_max]`
-    /// rather than from `min` up: for a size whose smallest valid values make a model too
-    /// ill-conditioned for finite differences (LayerNorm over two features is nearly a sign
-    /// function), while staying valid for users.
-    IntDrawn {
-        /// Smallest valid value.
-        min: u64,
-        /// Largest valid value.
-        max: u64,
-        /// Smallest value the suite draws.
+        /// Smallest value the conformance suite draws.
         draw_min: u64,
-        /// Largest value the suite draws.
+        /// Largest value the conformance suite draws.
         draw_max: u64,
     },
     /// A finite float in `[min, max]`.
@@ -95,9 +85,25 @@ pub struct ParamRange {
 impl ParamRange {
     /// An integer in `[min, max]` the conformance suite draws from `[min, small]`.
     pub const fn int(name: &'static str, min: u64, max: u64, small: u64) -> Self {
+        Self::int_drawn(name, min, max, min, small)
+    }
+
+    /// An integer in `[min, max]` the conformance suite draws from `[draw_min, draw_max]`.
+    pub const fn int_drawn(
+        name: &'static str,
+        min: u64,
+        max: u64,
+        draw_min: u64,
+        draw_max: u64,
+    ) -> Self {
         ParamRange {
             name,
-            kind: RangeKind::Int { min, max, small },
+            kind: RangeKind::Int {
+                min,
+                max,
+                draw_min,
+                draw_max,
+            },
         }
     }
 
@@ -128,7 +134,7 @@ impl ParamRange {
     /// Values of the field's type that the entry must refuse, as RON text.
     pub fn invalid_values(&self) -> Vec<String> {
         match self.kind {
-            RangeKind::Int { min, max, .. } | RangeKind::IntDrawn { min, max, .. } => {
+            RangeKind::Int { min, max, .. } => {
                 let mut v = Vec::new();
                 if min > 0 {
                     v.push((min - 1).to_string());

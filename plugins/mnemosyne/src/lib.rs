@@ -65,18 +65,11 @@ pub use cell::{EXACT_BLOCK, MnemosyneCell};
 pub use params::{Gate, MAX_LR, Memory, MnemosyneParams, Update};
 pub use shapes::{Shapes, state_size};
 
-use mnnn_core::registry::{Architecture, Capability, Family, ParamRange, RangeKind};
+use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
 use mnnn_core::{Dims, Result, Scalar};
 
 /// The MNEMOSYNE registry entry.
 pub struct Mnemosyne;
-
-const fn int(name: &'static str, min: u64, max: u64, small: u64) -> ParamRange {
-    ParamRange {
-        name,
-        kind: RangeKind::Int { min, max, small },
-    }
-}
 
 impl Architecture for Mnemosyne {
     const NAME: &'static str = "mnemosyne";
@@ -88,49 +81,20 @@ impl Architecture for Mnemosyne {
     const DIAGNOSTICS: &'static [&'static str] =
         &["mean_abs_memory", "sidecar_fill", "sidecar_mean_score"];
     const PARAM_RANGES: &'static [ParamRange] = &[
-        int("layers", 1, 64, 2),
-        int("heads", 1, 64, 2),
+        ParamRange::int("layers", 1, 64, 2),
+        ParamRange::int("heads", 1, 64, 2),
         // LayerNorm over two or three features (the TTT memories) is nearly a sign
         // function, too curved for the suite's finite differences: draw from 4.
-        ParamRange {
-            name: "head_dim",
-            kind: RangeKind::IntDrawn {
-                min: 1,
-                max: 1024,
-                draw_min: 4,
-                draw_max: 4,
-            },
-        },
-        ParamRange {
-            name: "memory",
-            kind: RangeKind::Choice(Memory::NAMES),
-        },
-        ParamRange {
-            name: "update",
-            kind: RangeKind::Choice(Update::NAMES),
-        },
-        int("chunk", 1, 4096, 4),
-        ParamRange {
-            name: "lr",
-            kind: RangeKind::Float {
-                min: 0.0,
-                max: MAX_LR,
-            },
-        },
-        ParamRange {
-            name: "momentum",
-            kind: RangeKind::Bool,
-        },
-        ParamRange {
-            name: "forget",
-            kind: RangeKind::Bool,
-        },
-        ParamRange {
-            name: "gate",
-            kind: RangeKind::Choice(Gate::NAMES),
-        },
-        int("sidecar", 0, 4096, 3),
-        int("ffn", 0, 16, 2),
+        ParamRange::int_drawn("head_dim", 1, 1024, 4, 4),
+        ParamRange::choice("memory", Memory::NAMES),
+        ParamRange::choice("update", Update::NAMES),
+        ParamRange::int("chunk", 1, 4096, 4),
+        ParamRange::float("lr", 0.0, MAX_LR),
+        ParamRange::flag("momentum"),
+        ParamRange::flag("forget"),
+        ParamRange::choice("gate", Gate::NAMES),
+        ParamRange::int("sidecar", 0, 4096, 3),
+        ParamRange::int("ffn", 0, 16, 2),
     ];
 
     type Params = MnemosyneParams;
