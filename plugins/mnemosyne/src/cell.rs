@@ -6,7 +6,7 @@ use crate::program::{self, SeqTape};
 use crate::schedule::Cut;
 use crate::shapes::{Idx, Shapes};
 use mnnn_core::cell::{Cell, Diagnostic, Dims};
-use mnnn_core::{Layout, Rng, Scalar, Tensors};
+use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
 use rayon::prelude::*;
 use std::marker::PhantomData;
@@ -119,11 +119,6 @@ fn scatter<S: Scalar>(one: &Tensors<S>, batched: &mut Tensors<S>, j: usize) {
     }
 }
 
-fn fill_normal<S: Scalar>(rng: &mut Rng, v: &mut [S], sd: f64) {
-    v.iter_mut()
-        .for_each(|x| *x = S::from_f64(sd * rng.normal()));
-}
-
 impl<S: Scalar> Cell<S> for MnemosyneCell<S> {
     type Tape = Tape<S>;
     type Scratch = ();
@@ -144,7 +139,7 @@ impl<S: Scalar> Cell<S> for MnemosyneCell<S> {
         let sh = &self.sh;
         let pi = &sh.pi;
         let (w, hd) = (sh.width as f64, (sh.p.heads * sh.d) as f64);
-        fill_normal(
+        init::normal(
             rng,
             p.slice_mut(pi.in_w),
             1.0 / (sh.dims.input as f64).sqrt(),
@@ -152,17 +147,17 @@ impl<S: Scalar> Cell<S> for MnemosyneCell<S> {
         p.slice_mut(pi.norm1).fill(S::one());
         p.slice_mut(pi.out_norm).fill(S::one());
         for i in [pi.wq, pi.wk, pi.wv] {
-            fill_normal(rng, p.slice_mut(i), 1.0 / w.sqrt());
+            init::normal(rng, p.slice_mut(i), 1.0 / w.sqrt());
         }
-        fill_normal(rng, p.slice_mut(pi.wo), 0.5 / hd.sqrt());
-        fill_normal(rng, p.slice_mut(pi.lr_w), 0.02);
+        init::normal(rng, p.slice_mut(pi.wo), 0.5 / hd.sqrt());
+        init::normal(rng, p.slice_mut(pi.lr_w), 0.02);
         if let Some((fw, fb, _)) = pi.forget {
-            fill_normal(rng, p.slice_mut(fw), 0.02);
+            init::normal(rng, p.slice_mut(fw), 0.02);
             // softplus(−6.9) ≈ 1e-3: the memory starts out keeping almost everything.
             p.slice_mut(fb).fill(S::from_f64(-6.9));
         }
         if let Some((mw, _)) = pi.momentum {
-            fill_normal(rng, p.slice_mut(mw), 0.02);
+            init::normal(rng, p.slice_mut(mw), 0.02);
         }
         if let Some((th, te)) = pi.surprise {
             p.slice_mut(th).fill(S::from_f64(0.5));
@@ -170,25 +165,25 @@ impl<S: Scalar> Cell<S> for MnemosyneCell<S> {
             p.slice_mut(te).fill(S::from_f64(-2.25));
         }
         if let Some((sw, sb, _)) = pi.sidecar {
-            fill_normal(rng, p.slice_mut(sw), 0.02);
+            init::normal(rng, p.slice_mut(sw), 0.02);
             // The memory path dominates until the sidecar earns its weight.
             p.slice_mut(sb).fill(S::from_f64(-2.0));
         }
         for &i in &pi.init.w {
-            fill_normal(rng, p.slice_mut(i), 0.02);
+            init::normal(rng, p.slice_mut(i), 0.02);
         }
         if let Some((w1, _)) = pi.static_w1 {
-            fill_normal(rng, p.slice_mut(w1), 1.0 / (sh.d as f64).sqrt());
+            init::normal(rng, p.slice_mut(w1), 1.0 / (sh.d as f64).sqrt());
         }
         if let Some((g, _)) = pi.ln {
             p.slice_mut(g).fill(S::one());
         }
         if let Some((n2, f1, _, f2, _)) = pi.ffn {
             p.slice_mut(n2).fill(S::one());
-            fill_normal(rng, p.slice_mut(f1), 1.0 / w.sqrt());
-            fill_normal(rng, p.slice_mut(f2), 0.5 / (sh.ffn as f64).sqrt());
+            init::normal(rng, p.slice_mut(f1), 1.0 / w.sqrt());
+            init::normal(rng, p.slice_mut(f2), 0.5 / (sh.ffn as f64).sqrt());
         }
-        fill_normal(rng, p.slice_mut(pi.out_w), 1.0 / w.sqrt());
+        init::normal(rng, p.slice_mut(pi.out_w), 1.0 / w.sqrt());
     }
 
     fn reset_state(&self, params: &Tensors<S>, state: &mut Tensors<S>) {

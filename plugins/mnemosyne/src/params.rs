@@ -1,6 +1,7 @@
 //! MNEMOSYNE hyper-parameters.
 
-use mnnn_core::{Error, Result};
+use mnnn_core::Result;
+use mnnn_core::registry::check_range;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Serde as one of the type's `NAMES` (RON strings), with an error listing them.
@@ -162,18 +163,9 @@ impl MnemosyneParams {
             ("ffn", self.ffn, 0, 16),
         ];
         for (name, v, lo, hi) in sizes {
-            if !(lo..=hi).contains(&v) {
-                return Err(Error::invalid_param(
-                    name,
-                    v,
-                    format!("must be in [{lo}, {hi}]"),
-                ));
-            }
+            check_range(name, v, lo, hi)?;
         }
-        if !(0.0..=MAX_LR).contains(&self.lr) {
-            return Err(Error::invalid_param("lr", self.lr, "must be in [0, 2]"));
-        }
-        Ok(())
+        check_range("lr", self.lr, 0.0, MAX_LR)
     }
 
     /// The model width `heads · head_dim`.
