@@ -4,8 +4,8 @@
 //! Shapes: `n` rows per chunk, head width `d`; `q`, `k`, `v` are `n × d`, `w` is `d × d`,
 //! `theta` has `n` entries. Scores matrices are `n × n`.
 
+use super::product::{gemm, gemm_from};
 use mnnn_core::Scalar;
-use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip, s};
 
 /// `l = mask(q kᵀ) · diag(θ)`: lower triangle with the diagonal (`strict = false`) or
@@ -20,14 +20,14 @@ pub fn scores<S: Scalar>(
     // Only the lower half of the blocks is wanted: the top rows' right half stays zero.
     let h = split(q.nrows());
     let (mut top, mut bottom) = l.view_mut().split_at(Axis(0), h);
-    general_mat_mul(
+    gemm(
         S::one(),
         &q.slice(s![..h, ..]),
         &k.slice(s![..h, ..]).t(),
         S::zero(),
         &mut top.slice_mut(s![.., ..h]),
     );
-    general_mat_mul(
+    gemm(
         S::one(),
         &q.slice(s![h.., ..]),
         &k.t(),
@@ -62,8 +62,8 @@ fn lower_product<S: Scalar>(
     let h = split(l.nrows());
     let (mut top, mut bottom) = out.view_mut().split_at(Axis(0), h);
     let top_l = l.slice(s![..h, ..h]);
-    general_mat_mul(alpha, &top_l, &x.slice(s![..h, ..]), beta, &mut top);
-    general_mat_mul(alpha, &l.slice(s![h.., ..]), &x, beta, &mut bottom);
+    gemm(alpha, &top_l, &x.slice(s![..h, ..]), beta, &mut top);
+    gemm(alpha, &l.slice(s![h.., ..]), &x, beta, &mut bottom);
 }
 
 /// `te = diag(θ) · e`.
@@ -77,19 +77,19 @@ fn scale_rows<S: Scalar>(theta: &[S], e: ArrayView2<S>, mut te: ArrayViewMut2<S>
 }
 
 /// The mini-batch write: `e = k w − v` (every gradient at the chunk's starting `w`), then
-/// `w ← w − kᵀ diag(θ) e`. `te` is scratch of `e`'s shape.
+/// `w_next = w − kᵀ diag(θ) e`. `te` is scratch of `e`'s shape.
 pub fn dual_write<S: Scalar>(
     k: ArrayView2<S>,
     v: ArrayView2<S>,
     theta: &[S],
-    w: &mut ArrayViewMut2<S>,
+    w: ArrayView2<S>,
+    mut w_next: ArrayViewMut2<S>,
     mut e: ArrayViewMut2<S>,
     mut te: ArrayViewMut2<S>,
 ) {
-    e.assign(&v);
-    general_mat_mul(S::one(), &k, &w.view(), -S::one(), &mut e);
+    gemm_from(S::one(), &k, &w, -S::one(), &v, &mut e);
     scale_rows(theta, e.view(), te.view_mut());
-    general_mat_mul(-S::one(), &k.t(), &te.view(), S::one(), w);
+    gemm_from(-S::one(), &k.t(), &te.view(), S::one(), &w, &mut w_next);
 }
 
 /// The mini-batch reads: `o = q w₀ − l e` with `l` from [`scores`] (diagonal kept).
@@ -100,7 +100,7 @@ pub fn dual_read<S: Scalar>(
     e: ArrayView2<S>,
     mut o: ArrayViewMut2<S>,
 ) {
-    general_mat_mul(S::one(), &q, &w0, S::zero(), &mut o);
+    gemm(S::one(), &q, &w0, S::zero(), &mut o);
     lower_product(-S::one(), l, e, S::one(), o);
 }
 
@@ -152,33 +152,33 @@ fn unit_lower_inverse<S: Scalar>(a: ArrayView2<S>, mut t: ArrayViewMut2<S>) {
     unit_lower_inverse(a.slice(s![..h, ..h]), t11.view_mut());
     unit_lower_inverse(a.slice(s![h.., h..]), t22.view_mut());
     let mut scratch = t12.view_mut().reversed_axes();
-    general_mat_mul(
+    gemm(
         S::one(),
         &a.slice(s![h.., ..h]),
-        &t11,
+        &t11.view(),
         S::zero(),
         &mut scratch,
     );
-    general_mat_mul(-S::one(), &t22, &scratch, S::zero(), &mut t21);
+    gemm(-S::one(), &t22.view(), &scratch.view(), S::zero(), &mut t21);
     t12.fill(S::zero());
 }
 
 /// The delta rule's write: `r = ut − wt w` (the residuals of the sequential recursion), then
-/// `w ← w + kᵀ diag(θ) r`. `tr` is scratch of `r`'s shape.
+/// `w_next = w + kᵀ diag(θ) r`. `tr` is scratch of `r`'s shape.
 #[allow(clippy::too_many_arguments)]
 pub fn delta_write<S: Scalar>(
     k: ArrayView2<S>,
     theta: &[S],
     wt: ArrayView2<S>,
     ut: ArrayView2<S>,
-    w: &mut ArrayViewMut2<S>,
+    w: ArrayView2<S>,
+    mut w_next: ArrayViewMut2<S>,
     mut r: ArrayViewMut2<S>,
     mut tr: ArrayViewMut2<S>,
 ) {
-    r.assign(&ut);
-    general_mat_mul(-S::one(), &wt, &w.view(), S::one(), &mut r);
+    gemm_from(-S::one(), &wt, &w, S::one(), &ut, &mut r);
     scale_rows(theta, r.view(), tr.view_mut());
-    general_mat_mul(S::one(), &k.t(), &tr.view(), S::one(), w);
+    gemm_from(S::one(), &k.t(), &tr.view(), S::one(), &w, &mut w_next);
 }
 
 /// The delta rule's reads: `o = q w₀ + p r` with `p` from [`scores`] (diagonal kept).
@@ -189,7 +189,7 @@ pub fn delta_read<S: Scalar>(
     r: ArrayView2<S>,
     mut o: ArrayViewMut2<S>,
 ) {
-    general_mat_mul(S::one(), &q, &w0, S::zero(), &mut o);
+    gemm(S::one(), &q, &w0, S::zero(), &mut o);
     lower_product(S::one(), p, r, S::one(), o);
 }
 

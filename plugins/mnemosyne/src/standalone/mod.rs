@@ -10,6 +10,7 @@
 //! parallel. The tests hold it to the tape forms and to the token loop within 1e-10 in f64.
 
 mod chunk;
+mod product;
 
 use mnnn_core::Scalar;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, s};
@@ -181,15 +182,26 @@ fn receive<T>(rx: &Receiver<T>) -> Option<T> {
     rx.recv().ok()
 }
 
-/// The two threads of a window: `chain` walks the weights, handing each chunk's starting
-/// weights and residuals to `reads` in order. The chain never waits for the reads, so if
-/// both run on one thread (a pool of one) they run one after the other.
+/// Arguments of a chunk's write: the chunk, its starting weights, where the next weights go,
+/// its residuals and scratch of their shape.
+type WriteArgs<'a, S> = (
+    usize,
+    ArrayView2<'a, S>,
+    ArrayViewMut2<'a, S>,
+    ArrayViewMut2<'a, S>,
+    ArrayViewMut2<'a, S>,
+);
+
+/// The two threads of a window: `chain` walks the weights (each chunk's starting weights in
+/// their own slot, the last chunk's result into `w`), handing each chunk's starting weights
+/// and residuals to `reads` in order. The chain never waits for the reads, so if both run on
+/// one thread (a pool of one) they run one after the other.
 fn pipeline<S: Scalar>(
     win: &Window<'_, S>,
     w: &mut Array2<S>,
     mut out: ArrayViewMut2<'_, S>,
     work: &mut Work<S>,
-    write: impl Fn(usize, &mut ArrayViewMut2<S>, ArrayViewMut2<S>, ArrayViewMut2<S>) + Sync,
+    write: impl for<'a> Fn(WriteArgs<'a, S>) + Sync,
     read: impl Fn(usize, ArrayView2<S>, ArrayView2<S>, ArrayViewMut2<S>) + Sync,
 ) {
     let (d, b) = (work.d, work.b);
@@ -204,19 +216,24 @@ fn pipeline<S: Scalar>(
     } = work;
     rayon::join(
         move || {
-            let mut w = w.view_mut();
-            let slots = snapshots.chunks_mut(d * d).zip(residuals.chunks_mut(b * d));
-            for (c, (snap, res)) in slots.take(n_chunks).enumerate() {
+            let mut rest = &mut snapshots[..n_chunks * d * d];
+            view_mut(rest, d, d).assign(w);
+            let mut slots = residuals.chunks_mut(b * d);
+            for c in 0..n_chunks {
+                let (cur, tail) = std::mem::take(&mut rest).split_at_mut(d * d);
+                let cur: &[S] = cur;
                 let n = win.rows(c).len();
-                view_mut(snap, d, d).assign(&w);
-                write(
-                    c,
-                    &mut w,
-                    view_mut(res, n, d),
-                    scaled.slice_mut(s![..n, ..]),
-                );
-                let (snap, res): (&[S], &[S]) = (snap, res);
-                if tx.send((c, snap, res)).is_err() {
+                let res = slots.next().expect("a residual slot per chunk");
+                let next = if c + 1 < n_chunks {
+                    view_mut(tail, d, d)
+                } else {
+                    w.view_mut()
+                };
+                let scratch = scaled.slice_mut(s![..n, ..]);
+                write((c, view(cur, d, d), next, view_mut(res, n, d), scratch));
+                rest = tail;
+                let res: &[S] = res;
+                if tx.send((c, cur, res)).is_err() {
                     return;
                 }
             }
@@ -246,7 +263,7 @@ fn dual_window<S: Scalar>(
         w,
         out,
         work,
-        |c, w, e, te| chunk::dual_write(win.k(c), win.v(c), win.theta(c), w, e, te),
+        |(c, w, next, e, te)| chunk::dual_write(win.k(c), win.v(c), win.theta(c), w, next, e, te),
         |c, w0, e, o| {
             let n = e.nrows();
             let l = view(&scores[c * b * b..], n, n);
@@ -297,10 +314,10 @@ fn delta_window<S: Scalar>(
         w,
         out,
         work,
-        |c, w, r, tr| {
+        |(c, w, next, r, tr)| {
             let n = r.nrows();
             let (wt, ut) = (view(&wt[c * per..], n, d), view(&ut[c * per..], n, d));
-            chunk::delta_write(win.k(c), win.theta(c), wt, ut, w, r, tr)
+            chunk::delta_write(win.k(c), win.theta(c), wt, ut, w, next, r, tr)
         },
         |c, w0, r, o| {
             let n = r.nrows();

@@ -146,3 +146,23 @@ fn chunk_zero_is_one_and_an_empty_stream_keeps_the_weights() {
     let (o, w) = run(&empty, 8, Form::Delta);
     assert_eq!((o.dim(), w), ((0, 3), empty.w0.clone()));
 }
+
+/// In f32 the products go through the AVX-512 kernel where the CPU has it: the operator
+/// still follows the f64 token loop to f32 rounding, at the benchmark's shape class.
+#[test]
+fn f32_follows_the_token_loop() {
+    let st = stream(300, 32, 21);
+    let f = |a: &Array2<f64>| a.mapv(|x| x as f32);
+    for form in [Form::Dual, Form::Delta] {
+        let theta: Vec<f32> = st.theta.iter().map(|&x| x as f32).collect();
+        let (q, k, v, w0) = (f(&st.q), f(&st.k), f(&st.v), f(&st.w0));
+        let (o, w) = linear_memory(q.view(), k.view(), v.view(), &theta, w0.view(), 64, form);
+        let want = token_loop(&st, 64, form);
+        let eo = relative_error(o.mapv(f64::from).view(), want.0.view());
+        let ew = relative_error(w.mapv(f64::from).view(), want.1.view());
+        assert!(
+            eo < 1e-4 && ew < 1e-4,
+            "{form:?}: reads {eo:e}, weights {ew:e}"
+        );
+    }
+}
