@@ -1,9 +1,8 @@
 //! One head's linear memory over a whole stream, outside the block stack: the forward-only
 //! operator the speed benchmark compares with other implementations.
 //!
-//! It is the arithmetic of the layer's dual and exact forms ([`crate::memory::segment`] and
-//! [`crate::memory::exact_segment`] for a linear memory without gate, forgetting or momentum)
-//! without the tape: buffers are allocated once per call, and each window of chunks runs on
+//! It is the arithmetic of the layer's dual and exact forms (for a linear memory without
+//! gate, forgetting or momentum) without the tape: buffers are allocated once per call, and each window of chunks runs on
 //! two threads. Only the weights `W` pass from chunk to chunk, so one thread walks that chain
 //! (two products per chunk) while the other makes the reads of the chunks it has finished
 //! (two more); the delta rule's weight-independent triangular solves run first, in
