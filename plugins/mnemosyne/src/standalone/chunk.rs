@@ -92,18 +92,6 @@ pub fn dual_write<S: Scalar>(
     gemm_from(-S::one(), &k.t(), &te.view(), S::one(), &w, &mut w_next);
 }
 
-/// The mini-batch reads: `o = q w₀ − l e` with `l` from [`scores`] (diagonal kept).
-pub fn dual_read<S: Scalar>(
-    q: ArrayView2<S>,
-    w0: ArrayView2<S>,
-    l: ArrayView2<S>,
-    e: ArrayView2<S>,
-    mut o: ArrayViewMut2<S>,
-) {
-    gemm(S::one(), &q, &w0, S::zero(), &mut o);
-    lower_product(-S::one(), l, e, S::one(), o);
-}
-
 /// The delta rule's weight-independent half: with `a = strict_tril(k kᵀ) diag(θ)` (built in
 /// `a`) and `t = (I + a)⁻¹` (built in `t`), `wt = t k` and `ut = t v`. The residuals of the
 /// chunk from any starting `w` are then `r = ut − wt w`.
@@ -181,16 +169,19 @@ pub fn delta_write<S: Scalar>(
     gemm_from(S::one(), &k.t(), &tr.view(), S::one(), &w, &mut w_next);
 }
 
-/// The delta rule's reads: `o = q w₀ + p r` with `p` from [`scores`] (diagonal kept).
-pub fn delta_read<S: Scalar>(
+/// A chunk's reads from its starting weights and residuals: `o = q w₀ + sign · l r`, with
+/// `l` from [`scores`] (diagonal kept). The mini-batch form subtracts (`r = e = k w₀ − v`),
+/// the delta rule adds (`r = v − k w_{t−1}`).
+pub fn read<S: Scalar>(
     q: ArrayView2<S>,
     w0: ArrayView2<S>,
-    p: ArrayView2<S>,
+    l: ArrayView2<S>,
     r: ArrayView2<S>,
+    sign: S,
     mut o: ArrayViewMut2<S>,
 ) {
     gemm(S::one(), &q, &w0, S::zero(), &mut o);
-    lower_product(S::one(), p, r, S::one(), o);
+    lower_product(sign, l, r, S::one(), o);
 }
 
 #[cfg(test)]

@@ -266,7 +266,7 @@ fn dual_window<S: Scalar>(
         |c, w0, e, o| {
             let n = e.nrows();
             let l = view(&scores[c * b * b..], n, n);
-            chunk::dual_read(win.q(c), w0, l, e, o)
+            chunk::read(win.q(c), w0, l, e, -S::one(), o)
         },
     );
     work.scores = scores;
@@ -320,7 +320,14 @@ fn delta_window<S: Scalar>(
         },
         |c, w0, r, o| {
             let n = r.nrows();
-            chunk::delta_read(win.q(c), w0, view(&scores[c * b * b..], n, n), r, o)
+            chunk::read(
+                win.q(c),
+                w0,
+                view(&scores[c * b * b..], n, n),
+                r,
+                S::one(),
+                o,
+            )
         },
     );
     (work.scores, work.wt, work.ut) = (scores, wt, ut);

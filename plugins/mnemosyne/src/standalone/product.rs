@@ -105,7 +105,16 @@ mod avx512 {
                 c: pc,
                 sc,
             };
-            product(Shape { m, k, n }, alpha, (pa, sa), (pb, sb), beta, out);
+            let x = In {
+                k,
+                alpha,
+                beta,
+                a: pa,
+                sa,
+                b: pb,
+                sb,
+            };
+            product(m, n, x, out);
         }
     }
 
@@ -137,115 +146,116 @@ mod avx512 {
         }
     }
 
+    /// What a product reads: `α·(a b)` over `k` terms, with `β` for the addend. `a` is
+    /// addressed through its two strides, `b` through its row stride (unit column stride).
     #[derive(Clone, Copy)]
-    struct Shape {
-        m: usize,
+    struct In {
         k: usize,
-        n: usize,
+        alpha: f32,
+        beta: f32,
+        a: *const f32,
+        sa: (isize, isize),
+        b: *const f32,
+        sb: isize,
+    }
+
+    impl In {
+        /// The operands of the output block starting at row `i`, column `j`.
+        ///
+        /// # Safety
+        /// Row `i` of `a` and column `j` of `b` exist.
+        #[inline(always)]
+        unsafe fn at(self, i: usize, j: usize) -> In {
+            // SAFETY: by the contract.
+            unsafe {
+                In {
+                    a: self.a.offset(i as isize * self.sa.0),
+                    b: self.b.add(j),
+                    ..self
+                }
+            }
+        }
     }
 
     /// # Safety
-    /// AVX-512F present; `a` is `m × k` with strides `sa`, `b` is `k × n` and `c` is `m × n`
-    /// with the given row strides and unit column stride, all in bounds.
+    /// AVX-512F present; `a` is `m × k`, `b` is `k × n`, `d` and `c` are `m × n`, all in
+    /// bounds for the strides given.
     #[target_feature(enable = "avx512f")]
-    unsafe fn product(
-        s: Shape,
-        alpha: f32,
-        (a, sa): (*const f32, (isize, isize)),
-        (b, sb): (*const f32, isize),
-        beta: f32,
-        out: Out,
-    ) {
+    unsafe fn product(m: usize, n: usize, x: In, out: Out) {
         let mut j = 0;
-        while j < s.n {
-            let vecs = ((s.n - j) / LANES).min(VECS);
-            // SAFETY: column block `j..j + vecs·16` is inside `b` and `c`.
+        while j < n {
+            let vecs = ((n - j) / LANES).min(VECS);
+            // SAFETY: column block `j..j + vecs·16` is inside `b`, `d` and `c`.
             unsafe {
-                let (bj, oj) = (b.add(j), out.at(0, j));
+                let (x, out) = (x.at(0, j), out.at(0, j));
                 match vecs {
-                    4 => rows::<4>(s, alpha, (a, sa), (bj, sb), beta, oj),
-                    3 => rows::<3>(s, alpha, (a, sa), (bj, sb), beta, oj),
-                    2 => rows::<2>(s, alpha, (a, sa), (bj, sb), beta, oj),
-                    _ => rows::<1>(s, alpha, (a, sa), (bj, sb), beta, oj),
+                    4 => rows::<4>(m, x, out),
+                    3 => rows::<3>(m, x, out),
+                    2 => rows::<2>(m, x, out),
+                    _ => rows::<1>(m, x, out),
                 }
             }
             j += vecs * LANES;
         }
     }
 
-    /// One column block of `V` vectors, all rows.
+    /// One column block of `V` vectors, all `m` rows.
     ///
     /// # Safety
-    /// As [`product`], for a block of `V·16` columns at `b` and `c`.
+    /// As [`product`], for a block of `V·16` columns.
     #[inline(always)]
-    unsafe fn rows<const V: usize>(
-        s: Shape,
-        alpha: f32,
-        (a, sa): (*const f32, (isize, isize)),
-        (b, sb): (*const f32, isize),
-        beta: f32,
-        out: Out,
-    ) {
+    unsafe fn rows<const V: usize>(m: usize, x: In, out: Out) {
         let mut i = 0;
-        // SAFETY: rows `i..i + R` are inside `a` and `c`.
+        // SAFETY: rows `i..i + R` are inside `a`, `d` and `c`.
         unsafe {
-            while i + ROWS <= s.m {
-                let (ai, oi) = (a.offset(i as isize * sa.0), out.at(i, 0));
-                tile::<ROWS, V>(s.k, alpha, (ai, sa), (b, sb), beta, oi);
+            while i + ROWS <= m {
+                tile::<ROWS, V>(x.at(i, 0), out.at(i, 0));
                 i += ROWS;
             }
-            let (ai, oi) = (a.offset(i as isize * sa.0), out.at(i, 0));
-            let t = (s.k, alpha, (ai, sa), (b, sb), beta, oi);
-            match s.m - i {
-                5 => tile::<5, V>(t.0, t.1, t.2, t.3, t.4, t.5),
-                4 => tile::<4, V>(t.0, t.1, t.2, t.3, t.4, t.5),
-                3 => tile::<3, V>(t.0, t.1, t.2, t.3, t.4, t.5),
-                2 => tile::<2, V>(t.0, t.1, t.2, t.3, t.4, t.5),
-                1 => tile::<1, V>(t.0, t.1, t.2, t.3, t.4, t.5),
+            let (x, out) = (x.at(i, 0), out.at(i, 0));
+            match m - i {
+                5 => tile::<5, V>(x, out),
+                4 => tile::<4, V>(x, out),
+                3 => tile::<3, V>(x, out),
+                2 => tile::<2, V>(x, out),
+                1 => tile::<1, V>(x, out),
                 _ => {}
             }
         }
     }
 
-    /// `R` rows × `V` vectors of `c`, accumulated over all `k` in registers.
+    /// `R` rows × `V` vectors of the output, accumulated over all `k` in registers.
     ///
     /// # Safety
     /// As [`rows`], for `R` rows.
     #[inline(always)]
-    unsafe fn tile<const R: usize, const V: usize>(
-        k: usize,
-        alpha: f32,
-        (a, sa): (*const f32, (isize, isize)),
-        (b, sb): (*const f32, isize),
-        beta: f32,
-        out: Out,
-    ) {
+    unsafe fn tile<const R: usize, const V: usize>(x: In, out: Out) {
         // SAFETY: in bounds by the contract; AVX-512F enabled in the caller.
         unsafe {
             let mut acc = [[_mm512_setzero_ps(); V]; R];
-            for p in 0..k as isize {
-                let bp = b.offset(p * sb);
+            for p in 0..x.k as isize {
+                let bp = x.b.offset(p * x.sb);
                 let mut bv = [_mm512_setzero_ps(); V];
-                for (v, x) in bv.iter_mut().enumerate() {
-                    *x = _mm512_loadu_ps(bp.add(v * LANES));
+                for (v, b) in bv.iter_mut().enumerate() {
+                    *b = _mm512_loadu_ps(bp.add(v * LANES));
                 }
-                let ap = a.offset(p * sa.1);
+                let ap = x.a.offset(p * x.sa.1);
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    let x = _mm512_set1_ps(*ap.offset(r as isize * sa.0));
-                    for (acc, &bv) in acc.iter_mut().zip(&bv) {
-                        *acc = _mm512_fmadd_ps(x, bv, *acc);
+                    let a = _mm512_set1_ps(*ap.offset(r as isize * x.sa.0));
+                    for (acc, &b) in acc.iter_mut().zip(&bv) {
+                        *acc = _mm512_fmadd_ps(a, b, *acc);
                     }
                 }
             }
-            let (al, be) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+            let (al, be) = (_mm512_set1_ps(x.alpha), _mm512_set1_ps(x.beta));
             for (r, acc) in acc.iter().enumerate() {
                 for (v, &acc) in acc.iter().enumerate() {
                     let o = out.at(r, v * LANES);
-                    let mut x = _mm512_mul_ps(al, acc);
-                    if beta != 0.0 {
-                        x = _mm512_fmadd_ps(be, _mm512_loadu_ps(o.d), x);
+                    let mut y = _mm512_mul_ps(al, acc);
+                    if x.beta != 0.0 {
+                        y = _mm512_fmadd_ps(be, _mm512_loadu_ps(o.d), y);
                     }
-                    _mm512_storeu_ps(o.c, x);
+                    _mm512_storeu_ps(o.c, y);
                 }
             }
         }
