@@ -41,7 +41,9 @@
 //!
 //! The tests check the equality bit for bit on both paths over many shapes and row counts.
 
+use std::cell::Cell;
 use std::ops::{Add, Mul};
+use std::thread::LocalKey;
 
 #[cfg(target_arch = "x86_64")]
 mod lane;
@@ -54,9 +56,18 @@ mod rows;
 mod wide_avx2;
 
 /// The element types the kernels are instantiated for.
-trait Elem: Copy + Add<Output = Self> + Mul<Output = Self> {
+trait Elem: Copy + Add<Output = Self> + Mul<Output = Self> + 'static {
     const ZERO: Self;
     fn fused_mul_add(self, b: Self, c: Self) -> Self;
+    /// This thread's buffer for the transposed copies of `W`. The several-rows kernels run
+    /// once per token, so the buffer is kept between calls (taken out of the cell for the
+    /// call and put back after) rather than allocated each time.
+    fn transposed() -> &'static LocalKey<Cell<Vec<Self>>>;
+}
+
+thread_local! {
+    static TRANSPOSED_F32: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    static TRANSPOSED_F64: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
 }
 
 impl Elem for f32 {
@@ -65,6 +76,10 @@ impl Elem for f32 {
     fn fused_mul_add(self, b: Self, c: Self) -> Self {
         self.mul_add(b, c)
     }
+    #[inline(always)]
+    fn transposed() -> &'static LocalKey<Cell<Vec<Self>>> {
+        &TRANSPOSED_F32
+    }
 }
 
 impl Elem for f64 {
@@ -72,6 +87,10 @@ impl Elem for f64 {
     #[inline(always)]
     fn fused_mul_add(self, b: Self, c: Self) -> Self {
         self.mul_add(b, c)
+    }
+    #[inline(always)]
+    fn transposed() -> &'static LocalKey<Cell<Vec<Self>>> {
+        &TRANSPOSED_F64
     }
 }
 
@@ -454,7 +473,8 @@ pub fn gemv_acc_f64(y: &mut [f64], x: &[f64], w: &[f64]) {
 /// `n = y.len()/rows` and `W` is `w` (`k × n`, row-major, as for [`gemv_acc_f32`]).
 ///
 /// Each output row is bitwise identical to [`gemv_acc_f32`] on that row alone. For `n < 8`
-/// and at least 4 rows, it allocates a transposed copy of `w` (about `k·n` elements).
+/// and at least 4 rows, it transposes `w` into a buffer kept per thread (about `k·n`
+/// elements), which allocates only when it has to grow.
 ///
 /// # Panics
 /// If `rows` does not divide `x.len()` and `y.len()`, or `w.len() != k·n` (with `rows = 0`,
@@ -475,7 +495,8 @@ pub fn gemm_rows_acc_f32(y: &mut [f32], x: &[f32], w: &[f32], rows: usize) {
 /// `n = y.len()/rows` and `W` is `w` (`k × n`, row-major, as for [`gemv_acc_f64`]).
 ///
 /// Each output row is bitwise identical to [`gemv_acc_f64`] on that row alone. For `n < 8`
-/// and at least 4 rows, it allocates a transposed copy of `w` (about `k·n` elements).
+/// and at least 4 rows, it transposes `w` into a buffer kept per thread (about `k·n`
+/// elements), which allocates only when it has to grow.
 ///
 /// # Panics
 /// If `rows` does not divide `x.len()` and `y.len()`, or `w.len() != k·n` (with `rows = 0`,

@@ -10,7 +10,7 @@
 //! vectors, then `Lane::fold` within the last one, then `y[j] + sum` as there.
 
 use super::lane::Lane;
-use super::rows::{MAX_P, transpose};
+use super::rows::{MAX_P, transpose_into};
 
 /// One block for `R` rows: `acc[r][j][v] = fma(x_r[v], wt_j[v], acc[r][j][v])` for the
 /// vectors `v0..v0 + VG`.
@@ -134,15 +134,14 @@ pub(super) unsafe fn narrow_rows<
     assert!(n == N && p == PV * T::LANES && p.is_power_of_two());
     assert!(y.len() == rows * N && x.len() == rows * k && w.len() == k * N);
     // For N = 1 the layout is W's own, and only the padded block is built.
-    let (wt, wpad);
     let (blocks, rest) = (k / p, k % p);
+    let mut wpad = [T::ZERO; MAX_P];
+    let mut wt = T::transposed().take();
     let parts = if N == 1 {
-        let mut pad = vec![T::ZERO; p];
-        pad[..rest].copy_from_slice(&w[blocks * p..]);
-        wpad = pad;
-        (w, &wpad[..])
+        wpad[..rest].copy_from_slice(&w[blocks * p..]);
+        (w, &wpad[..p])
     } else {
-        wt = transpose(w, k, N, p);
+        transpose_into(w, k, N, p, &mut wt);
         wt.split_at(blocks * N * p)
     };
     let full = rows / R * R;
@@ -156,4 +155,5 @@ pub(super) unsafe fn narrow_rows<
         // SAFETY: as above.
         unsafe { group::<T, N, PV, 1, VG>(y, x, k, parts) };
     }
+    T::transposed().set(wt);
 }

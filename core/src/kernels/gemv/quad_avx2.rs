@@ -11,6 +11,9 @@
 
 use std::arch::x86_64::*;
 
+use super::Elem;
+use super::rows::transpose_into;
+
 /// Rows processed together.
 const GROUP: usize = 2;
 
@@ -24,38 +27,23 @@ pub(super) unsafe fn quad_rows(y: &mut [f32], x: &[f32], w: &[f32], rows: usize)
     let k = w.len() / 4;
     assert!(y.len() == 4 * rows && x.len() == rows * k && w.len() == 4 * k);
     let blocks = k / 8;
-    let mut wt = vec![0.0_f32; 32 * blocks];
-    for (src, dst) in w.chunks_exact(32).zip(wt.chunks_exact_mut(32)) {
-        // SAFETY: the loads read src[0..32] and the stores write dst[0..32] (both of length
-        // 32); AVX is enabled on this function.
-        unsafe {
-            let src = src.as_ptr();
-            let pair = |lo: usize| {
-                let v = _mm256_castps128_ps256(_mm_loadu_ps(src.add(4 * lo)));
-                _mm256_insertf128_ps::<1>(v, _mm_loadu_ps(src.add(4 * (lo + 4))))
-            };
-            // uₚ = [w of input p | w of input p + 4], then a 4×4 transpose in each half.
-            let (u0, u1, u2, u3) = (pair(0), pair(1), pair(2), pair(3));
-            let (t0, t1) = (_mm256_unpacklo_ps(u0, u1), _mm256_unpacklo_ps(u2, u3));
-            let (t2, t3) = (_mm256_unpackhi_ps(u0, u1), _mm256_unpackhi_ps(u2, u3));
-            let dst = dst.as_mut_ptr();
-            _mm256_storeu_ps(dst, _mm256_shuffle_ps::<0x44>(t0, t1));
-            _mm256_storeu_ps(dst.add(8), _mm256_shuffle_ps::<0xEE>(t0, t1));
-            _mm256_storeu_ps(dst.add(16), _mm256_shuffle_ps::<0x44>(t2, t3));
-            _mm256_storeu_ps(dst.add(24), _mm256_shuffle_ps::<0xEE>(t2, t3));
-        }
-    }
+    let mut wt = f32::transposed().take();
+    transpose_into(w, k, 4, 8, &mut wt);
+    // The leftover inputs are fused from `w` itself, as the single-row kernel does, so the
+    // padded last block is not read.
+    let wfull = &wt[..32 * blocks];
     let full = rows / GROUP * GROUP;
     for r in (0..full).step_by(GROUP) {
         let (y, x) = (&mut y[4 * r..4 * (r + GROUP)], &x[k * r..k * (r + GROUP)]);
         // SAFETY: same CPU features; sizes as required there.
-        unsafe { group::<GROUP>(y, x, w, &wt) };
+        unsafe { group::<GROUP>(y, x, w, wfull) };
     }
     for r in full..rows {
         let (y, x) = (&mut y[4 * r..4 * (r + 1)], &x[k * r..k * (r + 1)]);
         // SAFETY: as above.
-        unsafe { group::<1>(y, x, w, &wt) };
+        unsafe { group::<1>(y, x, w, wfull) };
     }
+    f32::transposed().set(wt);
 }
 
 /// `R` rows.

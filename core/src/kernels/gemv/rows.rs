@@ -13,10 +13,12 @@ use super::{Elem, madd};
 /// Largest `P` (inputs per block) of the several-rows narrow kernels: the f32 dot product's 64.
 pub(super) const MAX_P: usize = 64;
 
-/// `w` (`k × n`) transposed block by block, `p` inputs per block; the last block, zero-padded
-/// when `p` does not divide `k`, is the last `n·p` elements.
-pub(super) fn transpose<T: Elem>(w: &[T], k: usize, n: usize, p: usize) -> Vec<T> {
-    let mut wt = vec![T::ZERO; k.div_ceil(p) * n * p];
+/// `w` (`k × n`) transposed block by block into `wt`, `p` inputs per block; the last block,
+/// zero-padded when `p` does not divide `k`, is the last `n·p` elements. `wt` is refilled
+/// whole, so that a buffer left by an earlier call (of any size or contents) can be reused.
+pub(super) fn transpose_into<T: Elem>(w: &[T], k: usize, n: usize, p: usize, wt: &mut Vec<T>) {
+    wt.clear();
+    wt.resize(k.div_ceil(p) * n * p, T::ZERO);
     for (wtb, wb) in wt.chunks_exact_mut(n * p).zip(w.chunks(n * p)) {
         for (j, wtj) in wtb.chunks_exact_mut(p).enumerate() {
             for (q, v) in wtj.iter_mut().take(wb.len() / n).enumerate() {
@@ -24,7 +26,6 @@ pub(super) fn transpose<T: Elem>(w: &[T], k: usize, n: usize, p: usize) -> Vec<T
             }
         }
     }
-    wt
 }
 
 /// One block (`wb`, `N·P` transposed weights) into lanes `g0..g0 + G` of the accumulators
@@ -126,7 +127,8 @@ pub(super) fn narrow_rows<
     (rows, k, n): (usize, usize, usize),
 ) {
     assert!(n == N && y.len() == rows * N && x.len() == rows * k && w.len() == k * N);
-    let wt = transpose(w, k, N, L / N);
+    let mut wt = T::transposed().take();
+    transpose_into(w, k, N, L / N, &mut wt);
     let full = rows / R * R;
     for r in (0..full).step_by(R) {
         let (y, x) = (&mut y[r * N..(r + R) * N], &x[r * k..(r + R) * k]);
@@ -136,4 +138,5 @@ pub(super) fn narrow_rows<
         let (y, x) = (&mut y[r * N..(r + 1) * N], &x[r * k..(r + 1) * k]);
         group::<T, FMA, N, L, 1, G>(y, x, k, &wt);
     }
+    T::transposed().set(wt);
 }
