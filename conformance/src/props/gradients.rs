@@ -1,10 +1,10 @@
 //! Backpropagation through time against central finite differences, in f64.
 
 use super::{Check, model, within};
-use crate::case::{Case, matrix};
-use mnnn_core::gradcheck::{numeric_gradient, relative_error};
+use crate::case::Case;
+use mnnn_core::gradcheck::{numeric_gradient, regression_data, relative_error};
 use mnnn_core::registry::Entry;
-use mnnn_core::{Dataset, Inputs, Rng, Sequence, Targets, Tensors};
+use mnnn_core::{Inputs, Rng, Tensors};
 use ndarray::Array2;
 
 /// Largest relative error allowed per tensor.
@@ -92,17 +92,7 @@ pub fn check(entry: &Entry, case: &Case) -> Check {
     m.set_params(&p).map_err(|e| e.to_string())?;
     // Two sequences of different lengths: the shorter one is padded inside the batch.
     let lens = [case.len, (case.len / 2).max(1)];
-    let data = Dataset {
-        io: case.io(),
-        sequences: lens
-            .iter()
-            .map(|&t| Sequence {
-                inputs: Inputs::Real(matrix(&mut rng, t, case.input)),
-                targets: Targets::Real(matrix(&mut rng, t, case.output)),
-                mask: None,
-            })
-            .collect(),
-    };
+    let data = regression_data(&mut rng, &lens, case.input, case.output, 1.0);
     let mut s0 = m.batch_state(2);
     s0.data_mut()
         .iter_mut()
