@@ -225,7 +225,7 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
                 &mut scratch,
             );
             let row = out.slice_mut(ndarray::s![t..t + 1, ..]);
-            self.head_step(yc.view(), row);
+            self.head_forward(yc.view(), row);
         }
         self.scratch = scratch;
         Ok(self.finish_rows(out))
@@ -314,7 +314,7 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
                 yc.view_mut(),
                 &mut scratch,
             );
-            self.head_step(yc.view(), y.view_mut());
+            self.head_forward(yc.view(), y.view_mut());
             for (j, out) in outs.iter_mut().enumerate() {
                 if t < out.nrows() {
                     out.row_mut(t).assign(&y.row(j));

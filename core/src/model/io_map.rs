@@ -47,22 +47,13 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         }
     }
 
-    /// The head, `y = yc · W + b`, over rows (one matrix product).
+    /// The head, `y = yc · W + b`, over rows (a window, a batch or one streaming step).
     pub(crate) fn head_forward(&self, yc: ArrayView2<S>, y: ArrayViewMut2<S>) {
         let (w, b) = (
             self.params.mat(self.idx.head_w),
             self.params.vec(self.idx.head_b),
         );
         linear::forward(yc, w, Some(b), y);
-    }
-
-    /// The head for one streaming step.
-    pub(crate) fn head_step(&self, yc: ArrayView2<S>, y: ArrayViewMut2<S>) {
-        let (w, b) = (
-            self.params.mat(self.idx.head_w),
-            self.params.vec(self.idx.head_b),
-        );
-        linear::forward_step(yc, w, Some(b), y);
     }
 
     /// VJP of the head: adds its parameter gradients to `grads` and writes `dyc`.

@@ -17,17 +17,6 @@ pub fn forward<S: Scalar>(
     accumulate(x, w, y);
 }
 
-/// [`forward`] for a per-token step ([`accumulate_step`]).
-pub fn forward_step<S: Scalar>(
-    x: ArrayView2<S>,
-    w: ArrayView2<S>,
-    b: Option<ArrayView1<S>>,
-    y: ArrayViewMut2<S>,
-) {
-    let y = set_bias(b, y);
-    accumulate_step(x, w, y);
-}
-
 fn set_bias<'a, S: Scalar>(
     b: Option<ArrayView1<S>>,
     mut y: ArrayViewMut2<'a, S>,
@@ -51,18 +40,10 @@ fn set_bias<'a, S: Scalar>(
 pub fn accumulate<S: Scalar>(x: ArrayView2<S>, w: ArrayView2<S>, mut y: ArrayViewMut2<S>) {
     let rows = x.nrows();
     if let (Some(xs), Some(ws), Some(ys)) = (x.as_slice(), w.as_slice(), y.as_slice_mut()) {
-        if rows > 0 {
-            S::gemm_rows_acc(ys, xs, ws, rows);
-        }
+        S::gemm_rows_acc(ys, xs, ws, rows);
         return;
     }
     ndarray::linalg::general_mat_mul(S::one(), &x, &w, S::one(), &mut y);
-}
-
-/// [`accumulate`] for a per-token step (the same arithmetic; kept as its own name so step
-/// paths read as such).
-pub fn accumulate_step<S: Scalar>(x: ArrayView2<S>, w: ArrayView2<S>, y: ArrayViewMut2<S>) {
-    accumulate(x, w, y);
 }
 
 /// The VJP of [`forward`]: `dw += xᵀ · dy`, `db += Σ_rows dy`, and `dx = dy · wᵀ` (assigned,
@@ -182,7 +163,7 @@ mod tests {
         let x = rand(&mut r, 1, 16);
         let w = rand(&mut r, 16, 4);
         let mut y = Array2::zeros((1, 4));
-        forward_step(x.view(), w.view(), None, y.view_mut());
+        forward(x.view(), w.view(), None, y.view_mut());
         let want = x.dot(&w);
         for (a, b) in y.iter().zip(want.iter()) {
             assert!((a - b).abs() < 1e-12);

@@ -231,16 +231,11 @@ fn wide() -> bool {
 }
 
 /// `y += x · w` for a per-token step, on flat row-major buffers (`x` is `rows × k`, `w` is
-/// `k × n`): [`linear::accumulate_step`] without building views at batch 1.
+/// `k × n`): [`linear::accumulate`] without building views. Each row is bit for bit what the
+/// matrix–vector kernel gives it alone, which at batch 1 is the kernel itself.
 #[inline(always)]
 fn step_mv<S: Scalar>(x: &[S], w: &[S], k: usize, y: &mut [S]) {
-    let n = w.len() / k.max(1);
-    let rows = x.len() / k.max(1);
-    if rows == 1 {
-        S::gemv_acc(y, x, w);
-    } else {
-        linear::accumulate(mat(x, rows, k), mat(w, k, n), mat_mut(y, rows, n));
-    }
+    S::gemm_rows_acc(y, x, w, x.len() / k.max(1));
 }
 
 /// `Σ aᵢ bᵢ` in eight independent partial sums (so it vectorises), folded pairwise.

@@ -88,17 +88,12 @@ impl<S: Scalar> AmrcCell<S> {
         }
     }
 
-    /// `y = tanh(s W_o + b_o)` for a block of rows (`step`: a per-token step).
-    fn output(&self, params: &Tensors<S>, s: &[S], y: &mut [S], step: bool) {
+    /// `y = tanh(s W_o + b_o)` for a block of rows.
+    fn output(&self, params: &Tensors<S>, s: &[S], y: &mut [S]) {
         let (h, o) = (self.hidden, self.dims.output);
         let rows = s.len() / h;
         let (s, w, bo) = (mat(s, rows, h), params.mat(W_O), Some(params.vec(B_O)));
-        let y2 = mat_mut(y, rows, o);
-        if step {
-            linear::forward_step(s, w, bo, y2);
-        } else {
-            linear::forward(s, w, bo, y2);
-        }
+        linear::forward(s, w, bo, mat_mut(y, rows, o));
         S::tanh_inplace(y);
     }
 }
@@ -153,14 +148,14 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
     ) {
         let (b, h, o) = (x.nrows(), self.hidden, self.dims.output);
         zeroed(&mut scratch.a, b * h);
-        linear::accumulate_step(x, params.mat(W_H), mat_mut(&mut scratch.a, b, h));
+        linear::accumulate(x, params.mat(W_H), mat_mut(&mut scratch.a, b, h));
         let [m, s, p] = split_blocks(state.data_mut(), b * h);
         self.update(params.slice(B_H), &mut scratch.a, m, s, p);
         match y.as_slice_mut() {
-            Some(out) => self.output(params, s, out, true),
+            Some(out) => self.output(params, s, out),
             None => {
                 let mut out = vec![S::zero(); b * o];
-                self.output(params, s, &mut out, true);
+                self.output(params, s, &mut out);
                 y.assign(&mat(&out, b, o));
             }
         }
@@ -202,7 +197,7 @@ impl<S: Scalar> Cell<S> for AmrcCell<S> {
             self.update(bh, n_t, m, s, p);
             s_t.copy_from_slice(s);
         }
-        self.output(params, &tape.s, &mut tape.y, false);
+        self.output(params, &tape.s, &mut tape.y);
         ys.assign(&ndarray::ArrayView3::from_shape((t, b, o), &tape.y).expect("sized above"));
     }
 

@@ -203,9 +203,9 @@ impl<S: Scalar> DtpnCell<S> {
         let bh = b * h;
         zeroed(&mut sc.pre, bh);
         let bias = self.design().then(|| params.vec(B_H));
-        linear::forward_step(x, params.mat(W_IN), bias, mat_mut(&mut sc.pre, b, h));
+        linear::forward(x, params.mat(W_IN), bias, mat_mut(&mut sc.pre, b, h));
         let [hs, e, n, mem] = split_blocks(state.data_mut(), bh);
-        linear::accumulate_step(mat(hs, b, h), params.mat(U), mat_mut(&mut sc.pre, b, h));
+        linear::accumulate(mat(hs, b, h), params.mat(U), mat_mut(&mut sc.pre, b, h));
         S::tanh_inplace(&mut sc.pre);
         zeroed(&mut sc.y, bh);
         self.echo_reservoir(&sc.pre, e, n, &mut sc.y);
@@ -214,9 +214,9 @@ impl<S: Scalar> DtpnCell<S> {
         if self.design() {
             zeroed(&mut sc.v, bh);
             zeroed(&mut sc.q, b * m);
-            linear::accumulate_step(yv, params.mat(W_K), mat_mut(&mut sc.k, b, m));
-            linear::accumulate_step(yv, params.mat(W_V), mat_mut(&mut sc.v, b, h));
-            linear::accumulate_step(yv, params.mat(W_Q), mat_mut(&mut sc.q, b, m));
+            linear::accumulate(yv, params.mat(W_K), mat_mut(&mut sc.k, b, m));
+            linear::accumulate(yv, params.mat(W_V), mat_mut(&mut sc.v, b, h));
+            linear::accumulate(yv, params.mat(W_Q), mat_mut(&mut sc.q, b, m));
             Activation::Sigmoid.apply_inplace(&mut sc.k);
             S::tanh_inplace(&mut sc.v);
             for r in 0..b {
@@ -233,7 +233,7 @@ impl<S: Scalar> DtpnCell<S> {
                 );
             }
         } else {
-            linear::accumulate_step(yv, params.mat(K_REF), mat_mut(&mut sc.k, b, m));
+            linear::accumulate(yv, params.mat(K_REF), mat_mut(&mut sc.k, b, m));
             Activation::Sigmoid.apply_inplace(&mut sc.k);
             let vs = params.slice(V_REF);
             for r in 0..b {
@@ -250,7 +250,7 @@ impl<S: Scalar> DtpnCell<S> {
         }
         S::tanh_inplace(hs);
         let (wo, bo) = (params.mat(self.w_out()), params.vec(self.b_out()));
-        linear::forward_step(mat(hs, b, h), wo, Some(bo), y);
+        linear::forward(mat(hs, b, h), wo, Some(bo), y);
     }
 
     /// The forward window. Always matrix products (never the single-row kernel), so a
@@ -485,7 +485,7 @@ impl<S: Scalar> Cell<S> for DtpnCell<S> {
             vec![S::zero(); mh]
         };
         // The transposed maps of the per-step products, contiguous, so that each step is
-        // one `accumulate_step` (the matrix–vector kernel at batch 1, no per-step packing).
+        // one `accumulate` (the matrix–vector kernel at batch 1, no per-step packing).
         let wkvq = if design {
             mat(&tape.w, h, gw)
         } else {
@@ -566,7 +566,7 @@ impl<S: Scalar> Cell<S> for DtpnCell<S> {
                 }
             }
             // The key (and value, query) maps read y.
-            linear::accumulate_step(mat(dlt, b, gw), wkvq_t.view(), mat_mut(&mut dy, b, h));
+            linear::accumulate(mat(dlt, b, gw), wkvq_t.view(), mat_mut(&mut dy, b, h));
             let c = &tape.c[blk.clone()];
             let dp = &mut dpre[blk];
             for k in 0..bh {
@@ -574,7 +574,7 @@ impl<S: Scalar> Cell<S> for DtpnCell<S> {
                 dp[k] = dy[k] * (one - c[k] * c[k]);
             }
             gh.fill(S::zero());
-            linear::accumulate_step(mat(dp, b, h), u_t.view(), mat_mut(gh, b, h));
+            linear::accumulate(mat(dp, b, h), u_t.view(), mat_mut(gh, b, h));
         }
 
         // Parameter gradients, every step at once.

@@ -75,7 +75,7 @@ impl<S: Scalar> Cell<S> for LinearCell {
         y: ArrayViewMut2<S>,
         _: &mut (),
     ) {
-        linear::forward_step(x, p.mat(W), Some(p.vec(B)), y);
+        linear::forward(x, p.mat(W), Some(p.vec(B)), y);
     }
 
     fn forward_window(

@@ -494,12 +494,12 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
         let (g, rest) = rest.split_at_mut(bh);
         let c = &mut rest[..bh];
         a.fill(S::zero());
-        linear::accumulate_step(x, params.mat(self.idx.w_h), mat_mut(a, b, h));
+        linear::accumulate(x, params.mat(self.idx.w_h), mat_mut(a, b, h));
         if let Some(gi) = self.idx.gates {
             g.fill(S::zero());
-            linear::accumulate_step(x, params.mat(gi.w_g), mat_mut(g, b, h));
+            linear::accumulate(x, params.mat(gi.w_g), mat_mut(g, b, h));
             let bc = Some(params.vec(gi.b_c));
-            linear::forward_step(x, params.mat(gi.w_c), bc, mat_mut(c, b, h));
+            linear::forward(x, params.mat(gi.w_c), bc, mat_mut(c, b, h));
         }
         if self.reference() {
             if self.gates {
@@ -513,10 +513,10 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
             }
         } else {
             if let Some(u) = self.idx.u_r {
-                linear::accumulate_step(mat(st.s, b, h), params.mat(u), mat_mut(a, b, h));
+                linear::accumulate(mat(st.s, b, h), params.mat(u), mat_mut(a, b, h));
             }
             if let Some(gi) = self.idx.gates {
-                linear::accumulate_step(mat(st.m, b, h), params.mat(gi.u_g), mat_mut(g, b, h));
+                linear::accumulate(mat(st.m, b, h), params.mat(gi.u_g), mat_mut(g, b, h));
             }
             self.design_pre(params, a, g, st.m);
             // One pass of the tanh kernel over [a | g/2 | c] (contiguous in the scratch).
@@ -527,7 +527,7 @@ impl<S: Scalar> Cell<S> for PmrcCell<S> {
             self.design_post(a, g, &rest[..bh], st.m, st.s);
         }
         let out = &mut scratch.y;
-        linear::forward_step(
+        linear::forward(
             mat(st.s, b, h),
             params.mat(self.idx.w_o),
             Some(params.vec(self.idx.b_o)),
