@@ -74,13 +74,28 @@ pub fn backward_inputs<S: Scalar>(
     mut dx: ArrayViewMut3<S>,
 ) {
     let (t, b, i) = dx.dim();
+    if let Some(d) = dx.as_slice_mut() {
+        sum_products(terms, crate::buf::mat_mut(d, t * b, i));
+        return;
+    }
+    // Only a contiguous window can be seen as one `(T·B) × I` matrix; any other goes through
+    // a buffer.
     let mut buf = vec![S::zero(); t * b * i];
-    let mut acc = crate::buf::mat_mut(&mut buf, t * b, i);
+    sum_products(terms, crate::buf::mat_mut(&mut buf, t * b, i));
+    dx.assign(&ArrayView3::from_shape((t, b, i), &buf).expect("sized above"));
+}
+
+/// `acc = Σₖ dyₖ · wₖᵀ` (assigned), the terms added in the order given. The first product
+/// is taken with `β = 0`, which overwrites `acc` without reading it, so whatever `acc` held
+/// before does not matter.
+fn sum_products<S: Scalar>(terms: &[(ArrayView2<S>, ArrayView2<S>)], mut acc: ArrayViewMut2<S>) {
+    if terms.is_empty() {
+        acc.fill(S::zero());
+    }
     for (k, (dy, w)) in terms.iter().enumerate() {
         let beta = if k == 0 { S::zero() } else { S::one() };
         ndarray::linalg::general_mat_mul(S::one(), dy, &w.t(), beta, &mut acc);
     }
-    dx.assign(&ArrayView3::from_shape((t, b, i), &buf).expect("sized above"));
 }
 
 #[cfg(test)]
