@@ -93,8 +93,8 @@ unsafe fn tile<T: Lane, const R: usize, const J: usize>(
     }
 }
 
-/// One chunk of inputs for `R` rows: tiles of `J` vectors, then of one. Returns the first
-/// column left (the last `n mod LANES`).
+/// One chunk of inputs for `R` rows: tiles of `J` vectors, then of one, up to the last
+/// `n mod LANES` columns.
 ///
 /// # Safety
 /// AVX2 and FMA enabled; `y` is `R × n`, `x` is `R × k`, `w` is `k × n`, and the chunk's
@@ -106,7 +106,7 @@ unsafe fn group<T: Lane, const R: usize, const J: usize>(
     w: &[T],
     (k, n): (usize, usize),
     (c0, blocks, rest): (usize, usize, usize),
-) -> usize {
+) {
     debug_assert!(y.len() == R * n && x.len() == R * k && w.len() == k * n);
     debug_assert!(c0 + 8 * blocks + rest <= k);
     let l = T::LANES;
@@ -124,7 +124,6 @@ unsafe fn group<T: Lane, const R: usize, const J: usize>(
             j0 += l;
         }
     }
-    j0
 }
 
 /// `wide` for `rows` rows: `W` in chunks of whole blocks of inputs; per chunk, the rows in
@@ -144,7 +143,9 @@ pub(super) unsafe fn wide_rows<T: Lane>(
     let blocks = k / 8;
     let chunk = (CHUNK_BYTES / (8 * n * size_of::<T>())).max(1);
     let full = rows / ROWS * ROWS;
-    let mut j_left = n;
+    // The first of the last `n mod LANES` columns, which the tiles of every chunk leave to the
+    // scalar code.
+    let j_left = n - n % T::LANES;
     let mut b0 = 0;
     loop {
         let nb = chunk.min(blocks - b0);
@@ -153,12 +154,12 @@ pub(super) unsafe fn wide_rows<T: Lane>(
         for r in (0..full).step_by(ROWS) {
             let (y, x) = (&mut y[r * n..(r + ROWS) * n], &x[r * k..(r + ROWS) * k]);
             // SAFETY: AVX2 and FMA are enabled on this function; sizes as asserted.
-            j_left = unsafe { group::<T, ROWS, COLS>(y, x, w, (k, n), c) };
+            unsafe { group::<T, ROWS, COLS>(y, x, w, (k, n), c) };
         }
         for r in full..rows {
             let (y, x) = (&mut y[r * n..(r + 1) * n], &x[r * k..(r + 1) * k]);
             // SAFETY: as above.
-            j_left = unsafe { group::<T, 1, COLS_ONE_ROW>(y, x, w, (k, n), c) };
+            unsafe { group::<T, 1, COLS_ONE_ROW>(y, x, w, (k, n), c) };
         }
         b0 += nb;
         if b0 == blocks {
