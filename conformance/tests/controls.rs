@@ -237,14 +237,7 @@ impl<const D: u8> Architecture for Leaky<D> {
     type Cell<S: Scalar> = Leaky<D>;
 
     fn validate(p: &LeakyParams) -> Result<()> {
-        if !(1..=1024).contains(&p.hidden) {
-            return Err(mnnn_core::Error::invalid_param(
-                "hidden",
-                p.hidden,
-                "must be in [1, 1024]",
-            ));
-        }
-        Ok(())
+        mnnn_core::registry::check_range("hidden", p.hidden, 1, 1024)
     }
 
     fn build<S: Scalar>(p: &LeakyParams, dims: Dims) -> Leaky<D> {
