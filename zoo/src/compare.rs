@@ -226,18 +226,27 @@ fn train_config(data: &TaskData, budget: Budget, lr: f64, seed: u64) -> TrainCon
     }
 }
 
-/// Trains a fresh model of `entry` on `data`; returns it with its report.
+/// A trained model with the report of its training.
+type Trained = (Box<dyn DynModel<f32>>, mnnn_core::FitReport);
+
+/// Trains a fresh model of `entry` on `data`; returns it with its report, or `None` when
+/// training diverged. A divergence is an outcome of the learning rate, not a failure of the
+/// comparison: the search skips that rate, and a seed run scores NaN instead of sinking
+/// every other row.
 fn train(
     entry: &Contender,
     data: &TaskData,
     budget: Budget,
     lr: f64,
     seed: u64,
-) -> Result<(Box<dyn DynModel<f32>>, mnnn_core::FitReport)> {
+) -> Result<Option<Trained>> {
     let train = data.train.cast::<f32>();
     let mut m = crate::create::<f32>(&entry.model, entry.params.as_deref(), &train.io, seed)?;
-    let report = m.fit(&train, &train_config(data, budget, lr, seed), &mut |_| {})?;
-    Ok((m, report))
+    match m.fit(&train, &train_config(data, budget, lr, seed), &mut |_| {}) {
+        Ok(report) => Ok(Some((m, report))),
+        Err(Error::Diverged { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// One trained model's score on one test set.
@@ -249,46 +258,27 @@ struct Score {
     rmse: Option<f64>,
 }
 
-fn scores(m: &dyn DynModel<f32>, data: &TaskData) -> Result<Vec<Score>> {
+/// The scores of `m` on each of `data`'s test sets. Without a model (its training diverged)
+/// every test set scores NaN, so the table shows the failure where it happened.
+fn scores(m: Option<&dyn DynModel<f32>>, data: &TaskData) -> Result<Vec<Score>> {
     data.tests
         .iter()
         .map(|t| {
-            let metrics = m.evaluate(&t.data.cast::<f32>())?;
+            let (value, rmse) = match m {
+                Some(m) => {
+                    let metrics = m.evaluate(&t.data.cast::<f32>())?;
+                    (data.metric.of(&metrics).unwrap_or(f64::NAN), metrics.rmse)
+                }
+                None => (f64::NAN, None),
+            };
             Ok(Score {
                 x: t.x,
                 label: t.label.clone(),
-                value: data.metric.of(&metrics).unwrap_or(f64::NAN),
-                rmse: metrics.rmse,
+                value,
+                rmse,
             })
         })
         .collect()
-}
-
-/// The scores of one training run (`outcome` of [`train`]) on `data`'s test sets, counting its
-/// throughput into `tps`. A run that diverged at the chosen learning rate scores NaN on every
-/// test set (shown as such) instead of sinking the whole comparison.
-fn run_scores(
-    outcome: Result<(Box<dyn DynModel<f32>>, mnnn_core::FitReport)>,
-    data: &TaskData,
-    tps: &mut Vec<f64>,
-) -> Result<Vec<Score>> {
-    match outcome {
-        Ok((m, r)) => {
-            tps.push(r.tokens_per_second);
-            scores(m.as_ref(), data)
-        }
-        Err(Error::Diverged { .. }) => Ok(data
-            .tests
-            .iter()
-            .map(|t| Score {
-                x: t.x,
-                label: t.label.clone(),
-                value: f64::NAN,
-                rmse: None,
-            })
-            .collect()),
-        Err(e) => Err(e),
-    }
 }
 
 fn mean_sd(v: &[f64]) -> (f64, f64) {
@@ -398,12 +388,10 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                 done,
                 total,
             });
-            let outcome = train(contender, &base[0], cfg.budget, lr, 0);
+            let outcome = train(contender, &base[0], cfg.budget, lr, 0)?;
             done += 1;
-            let (m, r) = match outcome {
-                Ok(x) => x,
-                Err(Error::Diverged { .. }) => continue, // too large a rate for this entry
-                Err(e) => return Err(e),
+            let Some((m, r)) = outcome else {
+                continue;
             };
             tps.push(r.tokens_per_second);
             if best.as_ref().is_none_or(|b| r.best_loss < b.1) {
@@ -425,9 +413,11 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                         total,
                     });
                     let data = task.generate(seed)?;
-                    let outcome = train(contender, &data, cfg.budget, lr, seed);
+                    let outcome = train(contender, &data, cfg.budget, lr, seed)?;
                     done += 1;
-                    let mut sc = run_scores(outcome, &data, &mut tps)?.swap_remove(0);
+                    tps.extend(outcome.as_ref().map(|(_, r)| r.tokens_per_second));
+                    let model = outcome.as_ref().map(|(m, _)| m.as_ref());
+                    let mut sc = scores(model, &data)?.swap_remove(0);
                     sc.x = Some(*x);
                     sc.label = x.to_string();
                     vals.push(sc);
@@ -438,7 +428,7 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                 seed_scores.push(per_point.iter().map(|v| v[seed].clone()).collect());
             }
         } else {
-            seed_scores.push(scores(model0.as_ref(), &base[0])?);
+            seed_scores.push(scores(Some(model0.as_ref()), &base[0])?);
             for seed in 1..cfg.seeds as u64 {
                 progress(&Event {
                     entry: name.clone(),
@@ -447,9 +437,11 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                     total,
                 });
                 let data = &base[seed as usize];
-                let outcome = train(contender, data, cfg.budget, lr, seed);
+                let outcome = train(contender, data, cfg.budget, lr, seed)?;
                 done += 1;
-                seed_scores.push(run_scores(outcome, data, &mut tps)?);
+                tps.extend(outcome.as_ref().map(|(_, r)| r.tokens_per_second));
+                let model = outcome.as_ref().map(|(m, _)| m.as_ref());
+                seed_scores.push(scores(model, data)?);
             }
         }
         let points = (0..seed_scores[0].len())
