@@ -359,19 +359,29 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
         names.push(Contender::resolve("linear")?);
     }
     let sweep = cfg.task.sweep();
-    let points_per_seed = sweep.as_ref().map_or(1, |(_, v)| v.len());
+    // Without a sweep the search's winner is seed 0's run; a sweep trains every seed afresh at
+    // every point.
     let runs_per_entry = cfg.learning_rates.len()
-        + (cfg.seeds - 1)
-        + if sweep.is_some() {
-            cfg.seeds * points_per_seed
-        } else {
-            0
+        + match &sweep {
+            Some((_, points)) => cfg.seeds * points.len(),
+            None => cfg.seeds - 1,
         };
     let total = runs_per_entry * names.len();
     let mut done = 0;
-    let base: Vec<TaskData> = (0..cfg.seeds as u64)
+    // Generation is deterministic in the seed, so every contender trains on one shared copy.
+    // Seed 0's data serves the search and the inference timing; the other seeds' data is read
+    // only without a sweep, since a sweep's runs use the data of their own point.
+    let base_seeds = if sweep.is_some() { 1 } else { cfg.seeds };
+    let base: Vec<TaskData> = (0..base_seeds as u64)
         .map(|s| cfg.task.generate(s))
         .collect::<Result<_>>()?;
+    let sweep_data: Vec<Vec<TaskData>> = match &sweep {
+        Some((_, points)) => points
+            .iter()
+            .map(|(_, task)| (0..cfg.seeds as u64).map(|s| task.generate(s)).collect())
+            .collect::<Result<_>>()?,
+        None => Vec::new(),
+    };
     let metric = base[0].metric;
     let mut rows = Vec::new();
     for contender in &names {
@@ -403,21 +413,20 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
         let mut seed_scores: Vec<Vec<Score>> = Vec::new();
         if let Some((_, points)) = &sweep {
             let mut per_point = Vec::new();
-            for (x, task) in points {
+            for ((x, _), per_seed) in points.iter().zip(&sweep_data) {
                 let mut vals = Vec::new();
-                for seed in 0..cfg.seeds as u64 {
+                for (seed, data) in (0u64..).zip(per_seed) {
                     progress(&Event {
                         entry: name.clone(),
                         stage: format!("{x}, seed {seed}"),
                         done,
                         total,
                     });
-                    let data = task.generate(seed)?;
-                    let outcome = train(contender, &data, cfg.budget, lr, seed)?;
+                    let outcome = train(contender, data, cfg.budget, lr, seed)?;
                     done += 1;
                     tps.extend(outcome.as_ref().map(|(_, r)| r.tokens_per_second));
                     let model = outcome.as_ref().map(|(m, _)| m.as_ref());
-                    let mut sc = scores(model, &data)?.swap_remove(0);
+                    let mut sc = scores(model, data)?.swap_remove(0);
                     sc.x = Some(*x);
                     sc.label = x.to_string();
                     vals.push(sc);
