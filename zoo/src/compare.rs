@@ -3,7 +3,7 @@
 
 use crate::tasks::{Metric, Task, TaskData};
 use mnnn_core::train::StatePolicy;
-use mnnn_core::{DynModel, Error, Inputs, Result, TrainConfig};
+use mnnn_core::{DynModel, Entry, Error, Inputs, Result, TrainConfig};
 use ndarray::{Axis, concatenate};
 use serde::Serialize;
 use std::time::Instant;
@@ -90,7 +90,9 @@ impl CompareConfig {
         let mut rows: Vec<Contender> = Vec::new();
         for e in &self.entries {
             let c = Contender::resolve(e)?;
-            if !rows.contains(&c) {
+            // A label fixes the entry and its params: an entry's name resolves to the entry
+            // before any preset of that name is looked at.
+            if !rows.iter().any(|r| r.label == c.label) {
                 rows.push(c);
             }
         }
@@ -99,12 +101,12 @@ impl CompareConfig {
 }
 
 /// A row of the comparison: an entry with its default params, or a preset.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 struct Contender {
     /// The row's name: the entry's canonical name, or the preset's.
     label: String,
-    /// Registry name.
-    model: String,
+    /// The registry entry it builds.
+    entry: &'static Entry,
     /// Canonical RON params (`None`: the entry's defaults).
     params: Option<String>,
 }
@@ -114,7 +116,7 @@ impl Contender {
         match crate::find(name) {
             Ok(e) => Ok(Contender {
                 label: e.name.to_string(),
-                model: e.name.to_string(),
+                entry: e,
                 params: None,
             }),
             Err(err) => {
@@ -124,7 +126,7 @@ impl Contender {
                 let rc = mnnn_core::config::parse(text, &format!("preset {stem}"))?;
                 Ok(Contender {
                     label: stem.to_string(),
-                    model: rc.model,
+                    entry: crate::find(&rc.model)?,
                     params: Some(rc.params),
                 })
             }
@@ -229,19 +231,21 @@ fn train_config(data: &TaskData, budget: Budget, lr: f64, seed: u64) -> TrainCon
 /// A trained model with the report of its training.
 type Trained = (Box<dyn DynModel<f32>>, mnnn_core::FitReport);
 
-/// Trains a fresh model of `entry` on `data`; returns it with its report, or `None` when
+/// Trains a fresh model of `contender` on `data`; returns it with its report, or `None` when
 /// training diverged. A divergence is an outcome of the learning rate, not a failure of the
 /// comparison: the search skips that rate, and a seed run scores NaN instead of sinking
 /// every other row.
 fn train(
-    entry: &Contender,
+    contender: &Contender,
     data: &TaskData,
     budget: Budget,
     lr: f64,
     seed: u64,
 ) -> Result<Option<Trained>> {
     let train = data.train.cast::<f32>();
-    let mut m = crate::create::<f32>(&entry.model, entry.params.as_deref(), &train.io, seed)?;
+    let mut m = contender
+        .entry
+        .create::<f32>(contender.params.as_deref(), &train.io, seed)?;
     match m.fit(&train, &train_config(data, budget, lr, seed), &mut |_| {}) {
         Ok(report) => Ok(Some((m, report))),
         Err(Error::Diverged { .. }) => Ok(None),
@@ -386,7 +390,6 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
     let mut rows = Vec::new();
     for contender in &names {
         let name = &contender.label;
-        let entry = crate::find(&contender.model)?;
         let peak_ok = reset_peak_rss();
         let mut tps = Vec::new();
         // Learning-rate search on seed 0; the winner's model is seed 0's result.
@@ -471,7 +474,7 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
         let inference = inference_speed(model0.as_mut(), &base[0])?;
         rows.push(Row {
             entry: name.clone(),
-            family: entry.family.to_string(),
+            family: contender.entry.family.to_string(),
             params: model0.params().data().len(),
             state_floats: model0.state_size(),
             learning_rate: lr,
@@ -499,7 +502,7 @@ mod tests {
     fn presets_compare_under_their_own_name() {
         let c = Contender::resolve("mnemosyne-nogate").unwrap();
         assert_eq!(
-            (c.label.as_str(), c.model.as_str()),
+            (c.label.as_str(), c.entry.name),
             ("mnemosyne-nogate", "mnemosyne")
         );
         assert!(c.params.unwrap().contains("\"none\""));
