@@ -3,7 +3,7 @@
 
 use crate::tasks::{Metric, Task, TaskData};
 use mnnn_core::train::StatePolicy;
-use mnnn_core::{DynModel, Error, Inputs, Result, TrainConfig};
+use mnnn_core::{DynModel, Entry, Error, Inputs, Result, TrainConfig};
 use ndarray::{Axis, concatenate};
 use serde::Serialize;
 use std::time::Instant;
@@ -90,7 +90,9 @@ impl CompareConfig {
         let mut rows: Vec<Contender> = Vec::new();
         for e in &self.entries {
             let c = Contender::resolve(e)?;
-            if !rows.contains(&c) {
+            // A label fixes the entry and its params: an entry's name resolves to the entry
+            // before any preset of that name is looked at.
+            if !rows.iter().any(|r| r.label == c.label) {
                 rows.push(c);
             }
         }
@@ -99,12 +101,12 @@ impl CompareConfig {
 }
 
 /// A row of the comparison: an entry with its default params, or a preset.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 struct Contender {
     /// The row's name: the entry's canonical name, or the preset's.
     label: String,
-    /// Registry name.
-    model: String,
+    /// The registry entry it builds.
+    entry: &'static Entry,
     /// Canonical RON params (`None`: the entry's defaults).
     params: Option<String>,
 }
@@ -114,7 +116,7 @@ impl Contender {
         match crate::find(name) {
             Ok(e) => Ok(Contender {
                 label: e.name.to_string(),
-                model: e.name.to_string(),
+                entry: e,
                 params: None,
             }),
             Err(err) => {
@@ -124,7 +126,7 @@ impl Contender {
                 let rc = mnnn_core::config::parse(text, &format!("preset {stem}"))?;
                 Ok(Contender {
                     label: stem.to_string(),
-                    model: rc.model,
+                    entry: crate::find(&rc.model)?,
                     params: Some(rc.params),
                 })
             }
@@ -226,18 +228,29 @@ fn train_config(data: &TaskData, budget: Budget, lr: f64, seed: u64) -> TrainCon
     }
 }
 
-/// Trains a fresh model of `entry` on `data`; returns it with its report.
+/// A trained model with the report of its training.
+type Trained = (Box<dyn DynModel<f32>>, mnnn_core::FitReport);
+
+/// Trains a fresh model of `contender` on `data`; returns it with its report, or `None` when
+/// training diverged. A divergence is an outcome of the learning rate, not a failure of the
+/// comparison: the search skips that rate, and a seed run scores NaN instead of sinking
+/// every other row.
 fn train(
-    entry: &Contender,
+    contender: &Contender,
     data: &TaskData,
     budget: Budget,
     lr: f64,
     seed: u64,
-) -> Result<(Box<dyn DynModel<f32>>, mnnn_core::FitReport)> {
+) -> Result<Option<Trained>> {
     let train = data.train.cast::<f32>();
-    let mut m = crate::create::<f32>(&entry.model, entry.params.as_deref(), &train.io, seed)?;
-    let report = m.fit(&train, &train_config(data, budget, lr, seed), &mut |_| {})?;
-    Ok((m, report))
+    let mut m = contender
+        .entry
+        .create::<f32>(contender.params.as_deref(), &train.io, seed)?;
+    match m.fit(&train, &train_config(data, budget, lr, seed), &mut |_| {}) {
+        Ok(report) => Ok(Some((m, report))),
+        Err(Error::Diverged { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// One trained model's score on one test set.
@@ -249,46 +262,27 @@ struct Score {
     rmse: Option<f64>,
 }
 
-fn scores(m: &dyn DynModel<f32>, data: &TaskData) -> Result<Vec<Score>> {
+/// The scores of `m` on each of `data`'s test sets. Without a model (its training diverged)
+/// every test set scores NaN, so the table shows the failure where it happened.
+fn scores(m: Option<&dyn DynModel<f32>>, data: &TaskData) -> Result<Vec<Score>> {
     data.tests
         .iter()
         .map(|t| {
-            let metrics = m.evaluate(&t.data.cast::<f32>())?;
+            let (value, rmse) = match m {
+                Some(m) => {
+                    let metrics = m.evaluate(&t.data.cast::<f32>())?;
+                    (data.metric.of(&metrics).unwrap_or(f64::NAN), metrics.rmse)
+                }
+                None => (f64::NAN, None),
+            };
             Ok(Score {
                 x: t.x,
                 label: t.label.clone(),
-                value: data.metric.of(&metrics).unwrap_or(f64::NAN),
-                rmse: metrics.rmse,
+                value,
+                rmse,
             })
         })
         .collect()
-}
-
-/// The scores of one training run (`outcome` of [`train`]) on `data`'s test sets, counting its
-/// throughput into `tps`. A run that diverged at the chosen learning rate scores NaN on every
-/// test set (shown as such) instead of sinking the whole comparison.
-fn run_scores(
-    outcome: Result<(Box<dyn DynModel<f32>>, mnnn_core::FitReport)>,
-    data: &TaskData,
-    tps: &mut Vec<f64>,
-) -> Result<Vec<Score>> {
-    match outcome {
-        Ok((m, r)) => {
-            tps.push(r.tokens_per_second);
-            scores(m.as_ref(), data)
-        }
-        Err(Error::Diverged { .. }) => Ok(data
-            .tests
-            .iter()
-            .map(|t| Score {
-                x: t.x,
-                label: t.label.clone(),
-                value: f64::NAN,
-                rmse: None,
-            })
-            .collect()),
-        Err(e) => Err(e),
-    }
 }
 
 fn mean_sd(v: &[f64]) -> (f64, f64) {
@@ -369,24 +363,33 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
         names.push(Contender::resolve("linear")?);
     }
     let sweep = cfg.task.sweep();
-    let points_per_seed = sweep.as_ref().map_or(1, |(_, v)| v.len());
+    // Without a sweep the search's winner is seed 0's run; a sweep trains every seed afresh at
+    // every point.
     let runs_per_entry = cfg.learning_rates.len()
-        + (cfg.seeds - 1)
-        + if sweep.is_some() {
-            cfg.seeds * points_per_seed
-        } else {
-            0
+        + match &sweep {
+            Some((_, points)) => cfg.seeds * points.len(),
+            None => cfg.seeds - 1,
         };
     let total = runs_per_entry * names.len();
     let mut done = 0;
-    let base: Vec<TaskData> = (0..cfg.seeds as u64)
+    // Generation is deterministic in the seed, so every contender trains on one shared copy.
+    // Seed 0's data serves the search and the inference timing; the other seeds' data is read
+    // only without a sweep, since a sweep's runs use the data of their own point.
+    let base_seeds = if sweep.is_some() { 1 } else { cfg.seeds };
+    let base: Vec<TaskData> = (0..base_seeds as u64)
         .map(|s| cfg.task.generate(s))
         .collect::<Result<_>>()?;
+    let sweep_data: Vec<Vec<TaskData>> = match &sweep {
+        Some((_, points)) => points
+            .iter()
+            .map(|(_, task)| (0..cfg.seeds as u64).map(|s| task.generate(s)).collect())
+            .collect::<Result<_>>()?,
+        None => Vec::new(),
+    };
     let metric = base[0].metric;
     let mut rows = Vec::new();
     for contender in &names {
         let name = &contender.label;
-        let entry = crate::find(&contender.model)?;
         let peak_ok = reset_peak_rss();
         let mut tps = Vec::new();
         // Learning-rate search on seed 0; the winner's model is seed 0's result.
@@ -398,12 +401,10 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                 done,
                 total,
             });
-            let outcome = train(contender, &base[0], cfg.budget, lr, 0);
+            let outcome = train(contender, &base[0], cfg.budget, lr, 0)?;
             done += 1;
-            let (m, r) = match outcome {
-                Ok(x) => x,
-                Err(Error::Diverged { .. }) => continue, // too large a rate for this entry
-                Err(e) => return Err(e),
+            let Some((m, r)) = outcome else {
+                continue;
             };
             tps.push(r.tokens_per_second);
             if best.as_ref().is_none_or(|b| r.best_loss < b.1) {
@@ -415,19 +416,20 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
         let mut seed_scores: Vec<Vec<Score>> = Vec::new();
         if let Some((_, points)) = &sweep {
             let mut per_point = Vec::new();
-            for (x, task) in points {
+            for ((x, _), per_seed) in points.iter().zip(&sweep_data) {
                 let mut vals = Vec::new();
-                for seed in 0..cfg.seeds as u64 {
+                for (seed, data) in (0u64..).zip(per_seed) {
                     progress(&Event {
                         entry: name.clone(),
                         stage: format!("{x}, seed {seed}"),
                         done,
                         total,
                     });
-                    let data = task.generate(seed)?;
-                    let outcome = train(contender, &data, cfg.budget, lr, seed);
+                    let outcome = train(contender, data, cfg.budget, lr, seed)?;
                     done += 1;
-                    let mut sc = run_scores(outcome, &data, &mut tps)?.swap_remove(0);
+                    tps.extend(outcome.as_ref().map(|(_, r)| r.tokens_per_second));
+                    let model = outcome.as_ref().map(|(m, _)| m.as_ref());
+                    let mut sc = scores(model, data)?.swap_remove(0);
                     sc.x = Some(*x);
                     sc.label = x.to_string();
                     vals.push(sc);
@@ -438,7 +440,7 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                 seed_scores.push(per_point.iter().map(|v| v[seed].clone()).collect());
             }
         } else {
-            seed_scores.push(scores(model0.as_ref(), &base[0])?);
+            seed_scores.push(scores(Some(model0.as_ref()), &base[0])?);
             for seed in 1..cfg.seeds as u64 {
                 progress(&Event {
                     entry: name.clone(),
@@ -447,9 +449,11 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                     total,
                 });
                 let data = &base[seed as usize];
-                let outcome = train(contender, data, cfg.budget, lr, seed);
+                let outcome = train(contender, data, cfg.budget, lr, seed)?;
                 done += 1;
-                seed_scores.push(run_scores(outcome, data, &mut tps)?);
+                tps.extend(outcome.as_ref().map(|(_, r)| r.tokens_per_second));
+                let model = outcome.as_ref().map(|(m, _)| m.as_ref());
+                seed_scores.push(scores(model, data)?);
             }
         }
         let points = (0..seed_scores[0].len())
@@ -470,7 +474,7 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
         let inference = inference_speed(model0.as_mut(), &base[0])?;
         rows.push(Row {
             entry: name.clone(),
-            family: entry.family.to_string(),
+            family: contender.entry.family.to_string(),
             params: model0.params().data().len(),
             state_floats: model0.state_size(),
             learning_rate: lr,
@@ -498,7 +502,7 @@ mod tests {
     fn presets_compare_under_their_own_name() {
         let c = Contender::resolve("mnemosyne-nogate").unwrap();
         assert_eq!(
-            (c.label.as_str(), c.model.as_str()),
+            (c.label.as_str(), c.entry.name),
             ("mnemosyne-nogate", "mnemosyne")
         );
         assert!(c.params.unwrap().contains("\"none\""));

@@ -9,7 +9,7 @@ use mnnn_core::gradcheck::{
     check_model_inputs, check_model_params, check_model_state, regression_data,
 };
 use mnnn_core::reference::{RefDims, build};
-use mnnn_core::testkit::assert_wrong_lengths_refused;
+use mnnn_core::testkit::{self, assert_wrong_lengths_refused};
 use mnnn_core::{
     Dataset, DynModel, Entry, Inputs, IoSpec, Rng, Scalar, Sequence, Targets, Tensors, TrainConfig,
 };
@@ -550,7 +550,7 @@ fn a_wrong_gradient_would_be_caught() {
 fn invalid_params_are_refused_with_their_range() {
     let e = Entry::of::<Amn>();
     let io = IoSpec::regression(1, 1);
-    let refusal = |p: &str| e.create::<f32>(Some(p), &io, 0).err().unwrap().to_string();
+    let refusal = |p: &str| testkit::refusal(&e, p, &io).to_string();
     for (text, want) in [
         ("(hidden: 0)", "'hidden' = 0: must be in [1, 16777216]"),
         ("(manifold: 0)", "'manifold' = 0: must be in [1, 16777216]"),

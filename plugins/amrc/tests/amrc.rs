@@ -5,6 +5,7 @@ use mnnn_core::gradcheck::{
     check_model_inputs, check_model_params, check_model_state, regression_data,
 };
 use mnnn_core::registry::load_bytes;
+use mnnn_core::testkit;
 use mnnn_core::{DynModel, Entry, Inputs, IoSpec, Rng, Tensors};
 use ndarray::Array2;
 use std::path::Path;
@@ -207,18 +208,15 @@ fn chunked_and_batched_forms_equal_the_step_loop() {
 fn invalid_params_are_refused_with_their_range() {
     let e = Entry::of::<Amrc>();
     let io = IoSpec::regression(1, 1);
-    let refusal = |p: &str| e.create::<f32>(Some(p), &io, 0).err().unwrap().to_string();
+    let refusal = |p: &str| testkit::refusal(&e, p, &io).to_string();
     let err = refusal("(beta: 1.5)");
     assert!(err.contains("'beta' = 1.5: must be in [0, 1]"), "{err}");
     let err = refusal("(hidden: 0)");
     assert!(err.contains("'hidden' = 0"), "{err}");
     assert!(refusal("(hidden: 4611686018427387904)").contains("must be in [1, 16777216]"));
-    let wide = e.create::<f32>(Some("(hidden: 16777216)"), &IoSpec::regression(4096, 1), 0);
+    let wide = testkit::refusal(&e, "(hidden: 16777216)", &IoSpec::regression(4096, 1));
     assert!(
-        wide.err()
-            .unwrap()
-            .to_string()
-            .contains("at most 268435456"),
+        wide.to_string().contains("at most 268435456"),
         "refused before allocating"
     );
     let mut m = model::<f32>("()", 2, 1, 0);

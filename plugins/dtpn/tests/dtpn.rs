@@ -6,7 +6,7 @@ use mnnn_core::gradcheck::{
     check_model_inputs, check_model_params, check_model_state, regression_data,
 };
 use mnnn_core::reference::{RefDims, build};
-use mnnn_core::testkit::assert_wrong_lengths_refused;
+use mnnn_core::testkit::{self, assert_wrong_lengths_refused};
 use mnnn_core::{
     Architecture, Dataset, DynModel, Entry, Inputs, IoSpec, Rng, Scalar, Sequence, Targets,
     Tensors, TrainConfig,
@@ -381,7 +381,7 @@ fn an_imported_model_saves_loads_and_continues_exactly() {
 fn invalid_params_are_refused_with_their_field_and_range() {
     let e = Entry::of::<Dtpn>();
     let io = IoSpec::regression(1, 1);
-    let refusal = |p: &str| e.create::<f32>(Some(p), &io, 0).err().unwrap().to_string();
+    let refusal = |p: &str| testkit::refusal(&e, p, &io).to_string();
     for (text, want) in [
         ("(hidden: 0)", "'hidden' = 0: must be in [1, 16777216]"),
         (
@@ -404,7 +404,7 @@ fn invalid_params_are_refused_with_their_field_and_range() {
             "'memory_decay' = NaN: must be in [0, 1]",
         ),
     ] {
-        let err = e.create::<f32>(Some(text), &io, 0).err().unwrap();
+        let err = testkit::refusal(&e, text, &io);
         assert!(
             matches!(err, mnnn_core::Error::InvalidParam { .. }),
             "{text}: {err}"

@@ -6,7 +6,7 @@ use mnnn_core::gradcheck::{
 };
 use mnnn_core::reference::{RefDims, build};
 use mnnn_core::registry::load_bytes;
-use mnnn_core::testkit::assert_wrong_lengths_refused;
+use mnnn_core::testkit::{self, assert_wrong_lengths_refused};
 use mnnn_core::{
     Dataset, DynModel, Entry, FreezeSpec, Inputs, IoSpec, Rng, Scalar, Sequence, Targets, Tensors,
     TrainConfig,
@@ -753,7 +753,7 @@ fn diagnostics_are_recomputed_from_the_state() {
 fn invalid_params_are_refused_with_their_range() {
     let e = entry();
     let io = IoSpec::regression(1, 1);
-    let err = |p: &str| e.create::<f32>(Some(p), &io, 0).err().unwrap().to_string();
+    let err = |p: &str| testkit::refusal(&e, p, &io).to_string();
     assert!(
         err("(beta: 1.5)").contains("'beta' = 1.5: must be in [0, 1]"),
         "{}",
@@ -772,11 +772,7 @@ fn invalid_params_are_refused_with_their_range() {
     let u = err("(gates: true)");
     assert!(u.contains("gates"), "{u}");
     // Valid, but too large to allocate: refused before allocating.
-    let big = e
-        .create::<f32>(Some("(hidden: 20000)"), &io, 0)
-        .err()
-        .unwrap()
-        .to_string();
+    let big = err("(hidden: 20000)");
     assert!(big.contains("at most 268435456"), "{big}");
     let mut m = model::<f32>("()", 2, 1, 0);
     let w = m
