@@ -96,6 +96,17 @@ impl<S: Scalar> Run<'_, S> {
     }
 }
 
+/// Where the first sequence of `st` stands inside its inner chunk (0 without chunks).
+pub fn chunk_position<S: Scalar>(sh: &Shapes, st: &Tensors<S>) -> usize {
+    match sh.si.position {
+        Some(i) => st.slice(i)[0]
+            .as_f64()
+            .round()
+            .clamp(0.0, (sh.p.chunk - 1) as f64) as usize,
+        None => 0,
+    }
+}
+
 /// Runs one sequence's window `xs` (`T × input`) from its state `st` (one sequence's
 /// layout), writing the outputs to `ys` and the new state to `st`. Returns the tape.
 pub fn run<S: Scalar>(
@@ -110,13 +121,7 @@ pub fn run<S: Scalar>(
     let (h_n, d, w) = (p.heads, sh.d, sh.width);
     let len = xs.nrows();
     let chunk = p.chunk;
-    let position = match sh.si.position {
-        Some(i) => st.slice(i)[0]
-            .as_f64()
-            .round()
-            .clamp(0.0, (chunk - 1) as f64) as usize,
-        None => 0,
-    };
+    let position = chunk_position(sh, st);
     // Only the exact delta rule cuts by the caller's block; the mini-batch form cuts at the
     // inner chunk's boundaries and the sequential form token by token.
     let cut = match cut {
