@@ -136,8 +136,7 @@ pub fn run<S: Scalar>(
         st: &*st,
         t: SeqTape::default(),
     };
-    let pi = sh.pi.clone();
-    let si = sh.si.clone();
+    let (pi, si) = (&sh.pi, &sh.si);
     let x = r.t.tape.leaf_view(xs);
     r.t.x = Some(x);
     let mut h = r.affine(x, (pi.in_w, pi.in_b), 0, sh.dims.input, w);
@@ -166,9 +165,10 @@ pub fn run<S: Scalar>(
             let z = r.affine(a, (mw, mb), l, w, h_n);
             r.t.tape.map(z, Unary::LogSigmoid)
         });
-        let side_gate = pi.sidecar.map(|(sw, sb, _)| {
+        let side = pi.sidecar.map(|(sw, sb, nulli)| {
             let z = r.affine(a, (sw, sb), l, w, h_n);
-            r.t.tape.map(z, Unary::Sigmoid)
+            let gate = r.t.tape.map(z, Unary::Sigmoid);
+            (gate, r.param(nulli, l, 1, h_n))
         });
         let mut heads = Vec::with_capacity(h_n);
         for hd in 0..h_n {
@@ -220,9 +220,7 @@ pub fn run<S: Scalar>(
             );
             let (surprise, end) = (run.surprise, run.state);
             let mut o = run.o;
-            if let (Some((ki, vi, sci, ui)), Some((_, _, nulli)), Some(gate_all)) =
-                (si.sidecar, pi.sidecar, side_gate)
-            {
+            if let (Some((ki, vi, sci, ui)), Some((gate_all, null_all))) = (si.sidecar, side) {
                 let kk = p.sidecar;
                 let keys = r.state(ki, lh, kk, d);
                 let values = r.state(vi, lh, kk, d);
@@ -231,9 +229,8 @@ pub fn run<S: Scalar>(
                     .iter()
                     .map(|u| u.as_f64() > 0.5)
                     .collect();
-                let null = r.param(nulli, l, 1, h_n);
                 let tp = &mut r.t.tape;
-                let null = tp.cols(null, hd, 1);
+                let null = tp.cols(null_all, hd, 1);
                 let gate = tp.cols(gate_all, hd, 1);
                 let cache = Cache {
                     keys,
