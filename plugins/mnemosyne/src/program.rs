@@ -10,6 +10,7 @@ use crate::schedule::{Cut, segments};
 use crate::shapes::{FastIdx, Idx, Shapes};
 use crate::sidecar::{self, Cache};
 use crate::tape::{Grads, Tape, Trans, Unary, Var};
+use mnnn_core::buf::mat;
 use mnnn_core::{Scalar, Tensors};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
@@ -313,20 +314,12 @@ impl<S: Scalar> SeqTape<S> {
         grads: &mut Tensors<S>,
     ) -> Array2<S> {
         let y = self.y.expect("a recorded window");
-        let mut seeds: Vec<(Var, ArrayView2<S>)> = vec![(y, dys)];
-        let seed_vals: Vec<(Var, Array2<S>)> = self
-            .state_out
-            .iter()
-            .map(|&(idx, off, v)| {
+        let seeds: Vec<(Var, ArrayView2<S>)> = std::iter::once((y, dys))
+            .chain(self.state_out.iter().map(|&(idx, off, v)| {
                 let (r, c) = self.tape.dim(v);
-                let vals = &dstate.slice(idx)[off..off + r * c];
-                (
-                    v,
-                    Array2::from_shape_vec((r, c), vals.to_vec()).expect("block"),
-                )
-            })
+                (v, mat(&dstate.slice(idx)[off..off + r * c], r, c))
+            }))
             .collect();
-        seeds.extend(seed_vals.iter().map(|(v, a)| (*v, a.view())));
         let g: Grads<S> = self.tape.backward(&seeds);
         for &(idx, off, v) in &self.params {
             if let Some(gv) = g.get(v) {
