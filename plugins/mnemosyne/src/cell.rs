@@ -42,11 +42,6 @@ impl<S: Scalar> MnemosyneCell<S> {
         }
     }
 
-    /// The sizes and tensor indices.
-    pub fn shapes(&self) -> &Shapes {
-        &self.sh
-    }
-
     fn runs(
         &self,
         params: &Tensors<S>,
@@ -83,7 +78,7 @@ impl<S: Scalar> MnemosyneCell<S> {
                 cut,
             )
         };
-        let tapes: Vec<SeqTape<S>> = if parallel && b > 1 {
+        let tapes: Vec<SeqTape<S>> = if parallel {
             states
                 .par_iter_mut()
                 .zip(outs.par_iter_mut())

@@ -5,7 +5,6 @@
 //! runs this function; they differ only in how the window is cut into segments.
 
 use crate::memory::{self, Fast, HeadParams, HeadState, Tokens};
-use crate::params::Gate;
 use crate::schedule::{Cut, segments};
 use crate::shapes::{FastIdx, Idx, Shapes};
 use crate::sidecar::{self, Cache};
@@ -190,12 +189,9 @@ pub fn run<S: Scalar>(
                 static_w1: pi
                     .static_w1
                     .map(|(w1, b1)| (r.param(w1, lh, d, 4 * d), r.param(b1, lh, 1, 4 * d))),
-                gate: match (p.gate, pi.surprise) {
-                    (Gate::Surprise, Some((th, te))) => {
-                        Some((r.param(th, lh, 1, 1), r.param(te, lh, 1, 1)))
-                    }
-                    _ => None,
-                },
+                gate: pi
+                    .surprise
+                    .map(|(th, te)| (r.param(th, lh, 1, 1), r.param(te, lh, 1, 1))),
             };
             let start = HeadState {
                 phi: r.fast(&si.phi, lh),

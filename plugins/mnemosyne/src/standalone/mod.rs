@@ -255,7 +255,7 @@ fn dual_window<S: Scalar>(
     work: &mut Work<S>,
 ) {
     let b = work.b;
-    fill_scores(win, &mut work.scores, false);
+    fill_scores(win, &mut work.scores);
     let scores = std::mem::take(&mut work.scores);
     pipeline(
         win,
@@ -333,8 +333,8 @@ fn delta_window<S: Scalar>(
     (work.scores, work.wt, work.ut) = (scores, wt, ut);
 }
 
-/// Every chunk's `mask(q kᵀ) diag(θ)`, in parallel.
-fn fill_scores<S: Scalar>(win: &Window<'_, S>, scores: &mut [S], strict: bool) {
+/// Every chunk's `tril(q kᵀ) diag(θ)`, in parallel.
+fn fill_scores<S: Scalar>(win: &Window<'_, S>, scores: &mut [S]) {
     let b = win.b;
     scores
         .par_chunks_mut(b * b)
@@ -342,7 +342,7 @@ fn fill_scores<S: Scalar>(win: &Window<'_, S>, scores: &mut [S], strict: bool) {
         .enumerate()
         .for_each(|(c, l)| {
             let n = win.rows(c).len();
-            chunk::scores(win.q(c), win.k(c), win.theta(c), strict, view_mut(l, n, n));
+            chunk::scores(win.q(c), win.k(c), win.theta(c), false, view_mut(l, n, n));
         });
 }
 
