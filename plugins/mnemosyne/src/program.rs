@@ -39,9 +39,10 @@ struct Run<'a, S: Scalar> {
     t: SeqTape<S>,
 }
 
+/// Block `i` of a tensor stacked over layers (or layers × heads).
 fn block<S: Scalar>(data: &[S], i: usize, rows: usize, cols: usize) -> ArrayView2<'_, S> {
     let n = rows * cols;
-    ArrayView2::from_shape((rows, cols), &data[i * n..(i + 1) * n]).expect("block")
+    mat(&data[i * n..(i + 1) * n], rows, cols)
 }
 
 impl<S: Scalar> Run<'_, S> {
@@ -221,8 +222,9 @@ pub fn run<S: Scalar>(
                 let kk = p.sidecar;
                 let keys = r.state(ki, lh, kk, d);
                 let values = r.state(vi, lh, kk, d);
-                let scores = block(r.st.slice(sci), lh, 1, kk).iter().copied().collect();
-                let used = block(r.st.slice(ui), lh, 1, kk)
+                let held = lh * kk..(lh + 1) * kk;
+                let scores = r.st.slice(sci)[held.clone()].to_vec();
+                let used = r.st.slice(ui)[held]
                     .iter()
                     .map(|u| u.as_f64() > 0.5)
                     .collect();

@@ -12,6 +12,7 @@ mod chunk;
 mod product;
 
 use mnnn_core::Scalar;
+use mnnn_core::buf::{mat, mat_mut};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, s};
 use rayon::prelude::*;
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
@@ -160,12 +161,15 @@ impl<S: Scalar> Work<S> {
     }
 }
 
+/// The leading `rows × cols` of `buf`: slots are sized for a whole chunk, and a window's last
+/// chunk may be shorter.
 fn view_mut<S>(buf: &mut [S], rows: usize, cols: usize) -> ArrayViewMut2<'_, S> {
-    ArrayViewMut2::from_shape((rows, cols), &mut buf[..rows * cols]).expect("buffer shape")
+    mat_mut(&mut buf[..rows * cols], rows, cols)
 }
 
+/// [`view_mut`], shared.
 fn view<S>(buf: &[S], rows: usize, cols: usize) -> ArrayView2<'_, S> {
-    ArrayView2::from_shape((rows, cols), &buf[..rows * cols]).expect("buffer shape")
+    mat(&buf[..rows * cols], rows, cols)
 }
 
 /// Waits for the next message: spins briefly (a chunk's products take microseconds, a
