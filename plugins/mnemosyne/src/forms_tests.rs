@@ -1,8 +1,8 @@
 //! The tape's chunked forms against the independent token loop of [`crate::reference`].
 
 use crate::memory::{self, Fast, HeadParams, HeadState, Tokens};
-use crate::params::Memory;
-use crate::reference::{Head, Stream, Weights, normal, relative_error, unit_rows};
+use crate::params::{Memory, Update};
+use crate::reference::{Head, Stream, Weights, fast_shapes, normal, relative_error, unit_rows};
 use crate::schedule::{Cut, segments};
 use crate::tape::{Tape, Var};
 use mnnn_core::Rng;
@@ -41,12 +41,12 @@ fn setup(
             Array1::from_shape_fn(h, |_| 0.1 * rng.normal()),
         )
     });
-    let shapes: Vec<(usize, usize, bool)> = match (memory, last_layer) {
-        (Memory::Linear, _) => vec![(d, d, false)],
-        (Memory::TttLinear, _) => vec![(d, d, true)],
-        (Memory::Mlp, false) => vec![(d, h, true), (h, d, true)],
-        (Memory::Mlp, true) => vec![(h, d, true)],
+    let update = if last_layer {
+        Update::LastLayer
+    } else {
+        Update::All
     };
+    let shapes = fast_shapes(memory, update, d);
     let mut make = |sd: f64| Weights {
         w: shapes
             .iter()
