@@ -12,8 +12,10 @@
 //! ```
 
 use mnnn_core::Rng;
-use mnnn_mnemosyne::Memory;
-use mnnn_mnemosyne::reference::{Head, Stream, Weights, normal, relative_error, unit_rows};
+use mnnn_mnemosyne::reference::{
+    Head, Stream, Weights, fast_shapes, normal, relative_error, unit_rows,
+};
+use mnnn_mnemosyne::{Memory, Update};
 use ndarray::Array1;
 
 fn main() {
@@ -25,17 +27,8 @@ fn main() {
     println!("| memory | θ | b = 4 | b = 16 | b = 64 |");
     println!("|---|---|---|---|---|");
     for memory in [Memory::Linear, Memory::TttLinear, Memory::Mlp] {
-        let (shapes, ln): (Vec<(usize, usize, bool)>, _) = match memory {
-            Memory::Linear => (vec![(d, d, false)], None),
-            Memory::TttLinear => (
-                vec![(d, d, true)],
-                Some((Array1::ones(d), Array1::zeros(d))),
-            ),
-            Memory::Mlp => (
-                vec![(d, 4 * d, true), (4 * d, d, true)],
-                Some((Array1::ones(d), Array1::zeros(d))),
-            ),
-        };
+        let shapes = fast_shapes(memory, Update::All, d);
+        let ln = (memory != Memory::Linear).then(|| (Array1::ones(d), Array1::zeros(d)));
         let sd = if memory == Memory::Linear { 0.0 } else { 0.02 };
         let phi = Weights {
             w: shapes

@@ -7,13 +7,18 @@ use crate::schedule::Cut;
 use crate::shapes::{Idx, Shapes};
 use mnnn_core::cell::{Cell, Diagnostic, Dims};
 use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
-use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
+use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis, s};
 use rayon::prelude::*;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// Block size of the exact delta-rule chunks in training windows.
 pub const EXACT_BLOCK: usize = 32;
+
+/// Tokens per call of [`program::run`] in the chunked forward, rounded up to whole chunks: a
+/// call's tape and sidecar attention grow with the square of its length, so a long stream
+/// goes through in windows of about this many tokens.
+const CHUNKED_WINDOW: usize = 1024;
 
 /// The MNEMOSYNE stack as a cell.
 #[derive(Clone, Debug)]
@@ -35,11 +40,6 @@ impl<S: Scalar> MnemosyneCell<S> {
             sh: Arc::new(Shapes::new(p, dims)),
             _s: PhantomData,
         }
-    }
-
-    /// The sizes and tensor indices.
-    pub fn shapes(&self) -> &Shapes {
-        &self.sh
     }
 
     fn runs(
@@ -78,7 +78,7 @@ impl<S: Scalar> MnemosyneCell<S> {
                 cut,
             )
         };
-        let tapes: Vec<SeqTape<S>> = if parallel && b > 1 {
+        let tapes: Vec<SeqTape<S>> = if parallel {
             states
                 .par_iter_mut()
                 .zip(outs.par_iter_mut())
@@ -274,11 +274,28 @@ impl<S: Scalar> Cell<S> for MnemosyneCell<S> {
         params: &Tensors<S>,
         state: &mut Tensors<S>,
         xs: ArrayView3<S>,
-        ys: ArrayViewMut3<S>,
+        mut ys: ArrayViewMut3<S>,
         chunk: usize,
         _: &mut (),
     ) {
-        self.runs(params, state, xs, ys, Cut::Chunks(chunk), true);
+        let p = &self.sh.p;
+        // Windows end where segments end (a chunk of the exact form's blocks or of the inner
+        // mini-batch, counted from where the state stands), so they cut the stream exactly
+        // where one call over all of it would.
+        let (unit, into) = if p.exact_chunks() {
+            (chunk.max(1), 0)
+        } else {
+            (p.chunk, program::chunk_position(&self.sh, state))
+        };
+        let span = CHUNKED_WINDOW.div_ceil(unit) * unit;
+        let len = xs.dim().0;
+        let (mut t0, mut t1) = (0, span - into);
+        while t0 < len {
+            let rows = s![t0..t1.min(len), .., ..];
+            let (x, y) = (xs.slice(rows), ys.slice_mut(rows));
+            self.runs(params, state, x, y, Cut::Chunks(chunk), true);
+            (t0, t1) = (t1, t1 + span);
+        }
     }
 
     fn diagnostics(&self, _params: &Tensors<S>, state: &Tensors<S>) -> Vec<Diagnostic> {

@@ -63,7 +63,7 @@ pub mod tape;
 
 pub use cell::{EXACT_BLOCK, MnemosyneCell};
 pub use params::{Gate, MAX_LR, Memory, MnemosyneParams, Update};
-pub use shapes::{Shapes, state_size};
+pub use shapes::state_size;
 
 use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
 use mnnn_core::{Dims, Result, Scalar};

@@ -5,11 +5,11 @@
 //! runs this function; they differ only in how the window is cut into segments.
 
 use crate::memory::{self, Fast, HeadParams, HeadState, Tokens};
-use crate::params::Gate;
 use crate::schedule::{Cut, segments};
 use crate::shapes::{FastIdx, Idx, Shapes};
 use crate::sidecar::{self, Cache};
 use crate::tape::{Grads, Tape, Trans, Unary, Var};
+use mnnn_core::buf::mat;
 use mnnn_core::{Scalar, Tensors};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
@@ -39,9 +39,10 @@ struct Run<'a, S: Scalar> {
     t: SeqTape<S>,
 }
 
+/// Block `i` of a tensor stacked over layers (or layers × heads).
 fn block<S: Scalar>(data: &[S], i: usize, rows: usize, cols: usize) -> ArrayView2<'_, S> {
     let n = rows * cols;
-    ArrayView2::from_shape((rows, cols), &data[i * n..(i + 1) * n]).expect("block")
+    mat(&data[i * n..(i + 1) * n], rows, cols)
 }
 
 impl<S: Scalar> Run<'_, S> {
@@ -96,6 +97,17 @@ impl<S: Scalar> Run<'_, S> {
     }
 }
 
+/// Where the first sequence of `st` stands inside its inner chunk (0 without chunks).
+pub fn chunk_position<S: Scalar>(sh: &Shapes, st: &Tensors<S>) -> usize {
+    match sh.si.position {
+        Some(i) => st.slice(i)[0]
+            .as_f64()
+            .round()
+            .clamp(0.0, (sh.p.chunk - 1) as f64) as usize,
+        None => 0,
+    }
+}
+
 /// Runs one sequence's window `xs` (`T × input`) from its state `st` (one sequence's
 /// layout), writing the outputs to `ys` and the new state to `st`. Returns the tape.
 pub fn run<S: Scalar>(
@@ -110,13 +122,7 @@ pub fn run<S: Scalar>(
     let (h_n, d, w) = (p.heads, sh.d, sh.width);
     let len = xs.nrows();
     let chunk = p.chunk;
-    let position = match sh.si.position {
-        Some(i) => st.slice(i)[0]
-            .as_f64()
-            .round()
-            .clamp(0.0, (chunk - 1) as f64) as usize,
-        None => 0,
-    };
+    let position = chunk_position(sh, st);
     // Only the exact delta rule cuts by the caller's block; the mini-batch form cuts at the
     // inner chunk's boundaries and the sequential form token by token.
     let cut = match cut {
@@ -131,8 +137,7 @@ pub fn run<S: Scalar>(
         st: &*st,
         t: SeqTape::default(),
     };
-    let pi = sh.pi.clone();
-    let si = sh.si.clone();
+    let (pi, si) = (&sh.pi, &sh.si);
     let x = r.t.tape.leaf_view(xs);
     r.t.x = Some(x);
     let mut h = r.affine(x, (pi.in_w, pi.in_b), 0, sh.dims.input, w);
@@ -161,9 +166,10 @@ pub fn run<S: Scalar>(
             let z = r.affine(a, (mw, mb), l, w, h_n);
             r.t.tape.map(z, Unary::LogSigmoid)
         });
-        let side_gate = pi.sidecar.map(|(sw, sb, _)| {
+        let side = pi.sidecar.map(|(sw, sb, nulli)| {
             let z = r.affine(a, (sw, sb), l, w, h_n);
-            r.t.tape.map(z, Unary::Sigmoid)
+            let gate = r.t.tape.map(z, Unary::Sigmoid);
+            (gate, r.param(nulli, l, 1, h_n))
         });
         let mut heads = Vec::with_capacity(h_n);
         for hd in 0..h_n {
@@ -184,12 +190,9 @@ pub fn run<S: Scalar>(
                 static_w1: pi
                     .static_w1
                     .map(|(w1, b1)| (r.param(w1, lh, d, 4 * d), r.param(b1, lh, 1, 4 * d))),
-                gate: match (p.gate, pi.surprise) {
-                    (Gate::Surprise, Some((th, te))) => {
-                        Some((r.param(th, lh, 1, 1), r.param(te, lh, 1, 1)))
-                    }
-                    _ => None,
-                },
+                gate: pi
+                    .surprise
+                    .map(|(th, te)| (r.param(th, lh, 1, 1), r.param(te, lh, 1, 1))),
             };
             let start = HeadState {
                 phi: r.fast(&si.phi, lh),
@@ -215,20 +218,18 @@ pub fn run<S: Scalar>(
             );
             let (surprise, end) = (run.surprise, run.state);
             let mut o = run.o;
-            if let (Some((ki, vi, sci, ui)), Some((_, _, nulli)), Some(gate_all)) =
-                (si.sidecar, pi.sidecar, side_gate)
-            {
+            if let (Some((ki, vi, sci, ui)), Some((gate_all, null_all))) = (si.sidecar, side) {
                 let kk = p.sidecar;
                 let keys = r.state(ki, lh, kk, d);
                 let values = r.state(vi, lh, kk, d);
-                let scores = block(r.st.slice(sci), lh, 1, kk).iter().copied().collect();
-                let used = block(r.st.slice(ui), lh, 1, kk)
+                let held = lh * kk..(lh + 1) * kk;
+                let scores = r.st.slice(sci)[held.clone()].to_vec();
+                let used = r.st.slice(ui)[held]
                     .iter()
                     .map(|u| u.as_f64() > 0.5)
                     .collect();
-                let null = r.param(nulli, l, 1, h_n);
                 let tp = &mut r.t.tape;
-                let null = tp.cols(null, hd, 1);
+                let null = tp.cols(null_all, hd, 1);
                 let gate = tp.cols(gate_all, hd, 1);
                 let cache = Cache {
                     keys,
@@ -311,20 +312,12 @@ impl<S: Scalar> SeqTape<S> {
         grads: &mut Tensors<S>,
     ) -> Array2<S> {
         let y = self.y.expect("a recorded window");
-        let mut seeds: Vec<(Var, ArrayView2<S>)> = vec![(y, dys)];
-        let seed_vals: Vec<(Var, Array2<S>)> = self
-            .state_out
-            .iter()
-            .map(|&(idx, off, v)| {
+        let seeds: Vec<(Var, ArrayView2<S>)> = std::iter::once((y, dys))
+            .chain(self.state_out.iter().map(|&(idx, off, v)| {
                 let (r, c) = self.tape.dim(v);
-                let vals = &dstate.slice(idx)[off..off + r * c];
-                (
-                    v,
-                    Array2::from_shape_vec((r, c), vals.to_vec()).expect("block"),
-                )
-            })
+                (v, mat(&dstate.slice(idx)[off..off + r * c], r, c))
+            }))
             .collect();
-        seeds.extend(seed_vals.iter().map(|(v, a)| (*v, a.view())));
         let g: Grads<S> = self.tape.backward(&seeds);
         for &(idx, off, v) in &self.params {
             if let Some(gv) = g.get(v) {

@@ -6,7 +6,8 @@
 //! gradient at the weights its chunk started from (the function `ChunkedTTT(b)` computes).
 
 use crate::memory::{LN_EPS, SURPRISE_EPS};
-use crate::params::Memory;
+use crate::params::{Memory, Update};
+use crate::shapes::fast_layers;
 use mnnn_core::Rng;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
@@ -260,6 +261,15 @@ impl Head {
         }
         (out, phi, s)
     }
+}
+
+/// `(rows, cols, bias)` of each fast layer of `memory` at head width `d`, as the layer sizes
+/// its state.
+pub fn fast_shapes(memory: Memory, update: Update, d: usize) -> Vec<(usize, usize, bool)> {
+    fast_layers(memory, update, d)
+        .iter()
+        .map(|m| (m.rows, m.cols, m.bias))
+        .collect()
 }
 
 /// `‖a − b‖ / ‖b‖`.

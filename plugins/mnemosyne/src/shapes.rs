@@ -93,9 +93,9 @@ pub struct Shapes {
     pub si: StateIdx,
 }
 
-fn fast_layers(p: &MnemosyneParams) -> Vec<MemLayer> {
-    let d = p.head_dim;
-    match (p.memory, p.update) {
+/// The fast layers of `memory` at head width `d`.
+pub fn fast_layers(memory: Memory, update: Update, d: usize) -> Vec<MemLayer> {
+    match (memory, update) {
         (Memory::Linear, _) => vec![MemLayer {
             rows: d,
             cols: d,
@@ -145,7 +145,7 @@ impl Shapes {
         let (l, h, d) = (p.layers, p.heads, p.head_dim);
         let width = p.width();
         let hd = h * d;
-        let fast = fast_layers(p);
+        let fast = fast_layers(p.memory, p.update, d);
         let ffn = p.ffn * width;
         let lh = [l, h];
         let mut pl = Layout::new();

@@ -1,5 +1,6 @@
-//! What the layer promises, seen from outside: queries and keys are ℓ2-normalised, and a
-//! write the surprise gate skips also skips forgetting.
+//! What the layer promises, seen from outside: queries and keys are ℓ2-normalised, a write
+//! the surprise gate skips also skips forgetting, and a stream too long for one chunked call
+//! still follows the step loop.
 
 use mnnn_core::{DynModel, Entry, Inputs, IoSpec, Rng, Tensors};
 use ndarray::Array2;
@@ -70,4 +71,36 @@ fn a_skipped_write_also_skips_forgetting() {
     closed.set_params(&p).unwrap();
     closed.predict(&x).unwrap();
     assert_eq!(closed.state().slice(0), &phi0[..]);
+}
+
+#[test]
+fn a_long_chunked_stream_follows_the_step_loop() {
+    let rel = |a: &[f64], b: &[f64]| {
+        let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+        let den: f64 = b.iter().map(|y| y * y).sum();
+        (num / den).sqrt()
+    };
+    // Longer than two of the chunked form's windows, entered two tokens into a chunk of
+    // three; the exact delta rule in blocks of seven.
+    let x = inputs(2500);
+    for (params, chunk) in [
+        (
+            "(layers: 1, heads: 1, head_dim: 2, memory: \"linear\", chunk: 3, sidecar: 2, ffn: 0)",
+            5,
+        ),
+        (
+            "(layers: 1, heads: 1, head_dim: 2, memory: \"linear\", chunk: 1, momentum: false, gate: \"none\", sidecar: 2, ffn: 0)",
+            7,
+        ),
+    ] {
+        let mut steps = model(params);
+        steps.predict(&inputs(2)).unwrap();
+        let mut chunked = steps.clone();
+        let want = steps.predict(&x).unwrap();
+        let got = chunked.predict_chunked(&x, chunk).unwrap();
+        let err = rel(got.as_slice().unwrap(), want.as_slice().unwrap());
+        assert!(err < 1e-10, "{params}: outputs {err:e} from the step loop");
+        let err = rel(chunked.state().data(), steps.state().data());
+        assert!(err < 1e-10, "{params}: state {err:e} from the step loop");
+    }
 }

@@ -12,6 +12,7 @@ mod chunk;
 mod product;
 
 use mnnn_core::Scalar;
+use mnnn_core::buf::{mat, mat_mut};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, s};
 use rayon::prelude::*;
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
@@ -160,12 +161,15 @@ impl<S: Scalar> Work<S> {
     }
 }
 
+/// The leading `rows × cols` of `buf`: slots are sized for a whole chunk, and a window's last
+/// chunk may be shorter.
 fn view_mut<S>(buf: &mut [S], rows: usize, cols: usize) -> ArrayViewMut2<'_, S> {
-    ArrayViewMut2::from_shape((rows, cols), &mut buf[..rows * cols]).expect("buffer shape")
+    mat_mut(&mut buf[..rows * cols], rows, cols)
 }
 
+/// [`view_mut`], shared.
 fn view<S>(buf: &[S], rows: usize, cols: usize) -> ArrayView2<'_, S> {
-    ArrayView2::from_shape((rows, cols), &buf[..rows * cols]).expect("buffer shape")
+    mat(&buf[..rows * cols], rows, cols)
 }
 
 /// Waits for the next message: spins briefly (a chunk's products take microseconds, a
@@ -255,7 +259,7 @@ fn dual_window<S: Scalar>(
     work: &mut Work<S>,
 ) {
     let b = work.b;
-    fill_scores(win, &mut work.scores, false);
+    fill_scores(win, &mut work.scores);
     let scores = std::mem::take(&mut work.scores);
     pipeline(
         win,
@@ -333,8 +337,8 @@ fn delta_window<S: Scalar>(
     (work.scores, work.wt, work.ut) = (scores, wt, ut);
 }
 
-/// Every chunk's `mask(q kᵀ) diag(θ)`, in parallel.
-fn fill_scores<S: Scalar>(win: &Window<'_, S>, scores: &mut [S], strict: bool) {
+/// Every chunk's `tril(q kᵀ) diag(θ)`, in parallel.
+fn fill_scores<S: Scalar>(win: &Window<'_, S>, scores: &mut [S]) {
     let b = win.b;
     scores
         .par_chunks_mut(b * b)
@@ -342,7 +346,7 @@ fn fill_scores<S: Scalar>(win: &Window<'_, S>, scores: &mut [S], strict: bool) {
         .enumerate()
         .for_each(|(c, l)| {
             let n = win.rows(c).len();
-            chunk::scores(win.q(c), win.k(c), win.theta(c), strict, view_mut(l, n, n));
+            chunk::scores(win.q(c), win.k(c), win.theta(c), false, view_mut(l, n, n));
         });
 }
 

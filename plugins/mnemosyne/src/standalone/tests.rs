@@ -3,50 +3,50 @@
 use super::{Form, WINDOW, linear_memory};
 use crate::memory::{self, Fast, HeadParams, Tokens};
 use crate::params::Memory;
-use crate::reference::{normal, relative_error, unit_rows};
+use crate::reference::{Head, Stream, Weights, normal, relative_error, unit_rows};
 use crate::tape::Tape;
 use mnnn_core::Rng;
 use ndarray::{Array2, ArrayView2, s};
 
-struct Stream {
-    q: Array2<f64>,
-    k: Array2<f64>,
-    v: Array2<f64>,
-    theta: Vec<f64>,
-    w0: Array2<f64>,
-}
-
-fn stream(t: usize, d: usize, seed: u64) -> Stream {
+/// A stream for a memory without forgetting or momentum, and its starting weights.
+fn stream(t: usize, d: usize, seed: u64) -> (Stream, Array2<f64>) {
     let mut rng = Rng::new(seed);
-    Stream {
+    let st = Stream {
         q: unit_rows(&mut rng, t, d),
         k: unit_rows(&mut rng, t, d),
         v: normal(&mut rng, t, d, 1.0),
         theta: (0..t).map(|_| rng.uniform_in(0.05, 0.9)).collect(),
-        w0: normal(&mut rng, d, d, 0.3),
-    }
+        log_keep: None,
+        log_eta: None,
+    };
+    (st, normal(&mut rng, d, d, 0.3))
 }
 
-/// Token by token: the delta rule, or (`Dual`) every gradient at its chunk's starting
-/// weights.
-fn token_loop(st: &Stream, chunk: usize, form: Form) -> (Array2<f64>, Array2<f64>) {
-    let mut w = st.w0.clone();
-    let mut start = w.clone();
-    let mut out = Array2::zeros(st.q.dim());
-    for t in 0..st.q.nrows() {
-        if t % chunk == 0 || form == Form::Delta {
-            start = w.clone();
-        }
-        let (k, v) = (st.k.slice(s![t..t + 1, ..]), st.v.slice(s![t..t + 1, ..]));
-        let e = k.dot(&start) - v;
-        w = w - k.t().dot(&e) * st.theta[t];
-        out.row_mut(t).assign(&st.q.row(t).dot(&w));
-    }
-    (out, w)
+/// Token by token (the reference): the delta rule is the sequential recursion, `Dual` takes
+/// every gradient at its chunk's starting weights.
+fn token_loop(
+    st: &Stream,
+    w0: &Array2<f64>,
+    chunk: usize,
+    form: Form,
+) -> (Array2<f64>, Array2<f64>) {
+    let head = Head {
+        memory: Memory::Linear,
+        ln: None,
+        static_w1: None,
+        gate: None,
+    };
+    let phi = Weights {
+        w: vec![w0.clone()],
+        b: vec![None],
+    };
+    let chunk = if form == Form::Delta { 1 } else { chunk };
+    let (out, mut phi, _) = head.run(st, chunk, phi.clone(), phi.zeros_like());
+    (out, phi.w.remove(0))
 }
 
 /// Through the layer's own segment functions on the tape.
-fn on_tape(st: &Stream, chunk: usize, form: Form) -> (Array2<f64>, Array2<f64>) {
+fn on_tape(st: &Stream, w0: &Array2<f64>, chunk: usize, form: Form) -> (Array2<f64>, Array2<f64>) {
     let (t_len, d) = st.q.dim();
     let hp = HeadParams {
         ln: None,
@@ -54,7 +54,7 @@ fn on_tape(st: &Stream, chunk: usize, form: Form) -> (Array2<f64>, Array2<f64>) 
         gate: None,
     };
     let mut out = Array2::zeros((t_len, d));
-    let mut w = st.w0.clone();
+    let mut w = w0.clone();
     for t0 in (0..t_len).step_by(chunk) {
         let n = chunk.min(t_len - t0);
         let mut tape = Tape::new();
@@ -82,13 +82,13 @@ fn on_tape(st: &Stream, chunk: usize, form: Form) -> (Array2<f64>, Array2<f64>) 
     (out, w)
 }
 
-fn run(st: &Stream, chunk: usize, form: Form) -> (Array2<f64>, Array2<f64>) {
+fn run(st: &Stream, w0: &Array2<f64>, chunk: usize, form: Form) -> (Array2<f64>, Array2<f64>) {
     linear_memory(
         st.q.view(),
         st.k.view(),
         st.v.view(),
         &st.theta,
-        st.w0.view(),
+        w0.view(),
         chunk,
         form,
     )
@@ -111,13 +111,13 @@ fn matches_the_token_loop_and_the_tape_at_every_chunk_size() {
     // 200 tokens at b = 3 span two windows, the last one partial; 100 at b = 64 end on a chunk of 36.
     const { assert!(200 > WINDOW * 3) };
     for (seed, &t) in [1usize, 7, 64, 100, 200].iter().enumerate() {
-        let st = stream(t, d, seed as u64);
+        let (st, w0) = stream(t, d, seed as u64);
         for chunk in [1, 3, 4, 16, 64] {
             for form in [Form::Dual, Form::Delta] {
-                let got = run(&st, chunk, form);
+                let got = run(&st, &w0, chunk, form);
                 let what = format!("{form:?}, T {t}, b {chunk}");
-                assert_close(&what, &got, &token_loop(&st, chunk, form));
-                assert_close(&what, &got, &on_tape(&st, chunk, form));
+                assert_close(&what, &got, &token_loop(&st, &w0, chunk, form));
+                assert_close(&what, &got, &on_tape(&st, &w0, chunk, form));
             }
         }
     }
@@ -125,39 +125,39 @@ fn matches_the_token_loop_and_the_tape_at_every_chunk_size() {
 
 #[test]
 fn a_pool_of_one_thread_runs_the_two_halves_in_turn() {
-    let st = stream(150, 4, 9);
+    let (st, w0) = stream(150, 4, 9);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
         .expect("pool");
     for form in [Form::Dual, Form::Delta] {
-        let got = pool.install(|| run(&st, 4, form));
-        assert_close(&format!("{form:?}"), &got, &token_loop(&st, 4, form));
+        let got = pool.install(|| run(&st, &w0, 4, form));
+        assert_close(&format!("{form:?}"), &got, &token_loop(&st, &w0, 4, form));
     }
 }
 
 #[test]
 fn chunk_zero_is_one_and_an_empty_stream_keeps_the_weights() {
-    let st = stream(9, 3, 4);
+    let (st, w0) = stream(9, 3, 4);
     for form in [Form::Dual, Form::Delta] {
-        assert_close("chunk 0", &run(&st, 0, form), &run(&st, 1, form));
+        assert_close("chunk 0", &run(&st, &w0, 0, form), &run(&st, &w0, 1, form));
     }
-    let empty = stream(0, 3, 5);
-    let (o, w) = run(&empty, 8, Form::Delta);
-    assert_eq!((o.dim(), w), ((0, 3), empty.w0.clone()));
+    let (empty, w0) = stream(0, 3, 5);
+    let (o, w) = run(&empty, &w0, 8, Form::Delta);
+    assert_eq!((o.dim(), w), ((0, 3), w0));
 }
 
 /// In f32 the products go through the AVX-512 kernel where the CPU has it: the operator
 /// still follows the f64 token loop to f32 rounding, at the benchmark's shape class.
 #[test]
 fn f32_follows_the_token_loop() {
-    let st = stream(300, 32, 21);
+    let (st, w0) = stream(300, 32, 21);
     let f = |a: &Array2<f64>| a.mapv(|x| x as f32);
     for form in [Form::Dual, Form::Delta] {
         let theta: Vec<f32> = st.theta.iter().map(|&x| x as f32).collect();
-        let (q, k, v, w0) = (f(&st.q), f(&st.k), f(&st.v), f(&st.w0));
-        let (o, w) = linear_memory(q.view(), k.view(), v.view(), &theta, w0.view(), 64, form);
-        let want = token_loop(&st, 64, form);
+        let (q, k, v, w0_32) = (f(&st.q), f(&st.k), f(&st.v), f(&w0));
+        let (o, w) = linear_memory(q.view(), k.view(), v.view(), &theta, w0_32.view(), 64, form);
+        let want = token_loop(&st, &w0, 64, form);
         let eo = relative_error(o.mapv(f64::from).view(), want.0.view());
         let ew = relative_error(w.mapv(f64::from).view(), want.1.view());
         assert!(

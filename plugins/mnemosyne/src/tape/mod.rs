@@ -100,21 +100,6 @@ impl<S: Scalar> Tape<S> {
         Tape { nodes: Vec::new() }
     }
 
-    /// Forgets every value (keeps the capacity).
-    pub fn clear(&mut self) {
-        self.nodes.clear();
-    }
-
-    /// How many values are recorded.
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// Whether nothing is recorded.
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
     /// The value of `v`.
     pub fn value(&self, v: Var) -> &Array2<S> {
         &self.nodes[v.at()].value
@@ -355,14 +340,6 @@ impl<S: Scalar> Tape<S> {
         let n = self.dim(a).1 as f64;
         let s = self.row_sum(a);
         self.scale(s, 1.0 / n)
-    }
-
-    /// `a + b` where either may be absent.
-    pub fn add_opt(&mut self, a: Option<Var>, b: Var) -> Var {
-        match a {
-            Some(a) => self.add(a, b),
-            None => b,
-        }
     }
 }
 

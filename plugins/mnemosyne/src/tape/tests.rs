@@ -2,6 +2,8 @@
 
 use super::*;
 use mnnn_core::Rng;
+use mnnn_core::buf::mat;
+use mnnn_core::gradcheck::numeric_gradient;
 
 type Build = dyn Fn(&mut Tape<f64>, &[Var]) -> Var;
 
@@ -30,16 +32,15 @@ fn check(name: &str, inputs: Vec<Array2<f64>>, build: &Build) {
             .get(*v)
             .cloned()
             .unwrap_or_else(|| Array2::zeros(inputs[k].dim()));
-        let mut xs = inputs.clone();
-        for idx in 0..inputs[k].len() {
-            let (r, c) = (idx / inputs[k].ncols(), idx % inputs[k].ncols());
-            let h = 1e-6;
-            xs[k][(r, c)] = inputs[k][(r, c)] + h;
-            let up = loss(&xs);
-            xs[k][(r, c)] = inputs[k][(r, c)] - h;
-            let down = loss(&xs);
-            xs[k][(r, c)] = inputs[k][(r, c)];
-            let num = (up - down) / (2.0 * h);
+        let (rows, cols) = inputs[k].dim();
+        let mut x = inputs[k].as_slice().expect("standard layout").to_vec();
+        let nums = numeric_gradient(&mut x, 1e-6, &mut |x| {
+            let mut xs = inputs.clone();
+            xs[k] = mat(x, rows, cols).to_owned();
+            loss(&xs)
+        });
+        for (idx, &num) in nums.iter().enumerate() {
+            let (r, c) = (idx / cols, idx % cols);
             let err = (num - ana[(r, c)]).abs() / (1.0 + num.abs());
             assert!(
                 err < 1e-6,
