@@ -1,6 +1,7 @@
 //! The [`Cell`] implementation: batches are independent sequences, each run through
 //! [`program::run`] (in parallel for training windows).
 
+use crate::decode::{self, DecodeScratch};
 use crate::params::MnemosyneParams;
 use crate::program::{self, SeqTape};
 use crate::schedule::Cut;
@@ -100,6 +101,23 @@ impl<S: Scalar> MnemosyneCell<S> {
     }
 }
 
+impl<S: Scalar> MnemosyneCell<S> {
+    /// One token through the tape (the step loop's function as training records it): what
+    /// the decode step is tested against.
+    #[cfg(test)]
+    pub(crate) fn tape_step(
+        &self,
+        params: &Tensors<S>,
+        state: &mut Tensors<S>,
+        x: ArrayView2<S>,
+        mut y: ArrayViewMut2<S>,
+    ) {
+        let xs = x.insert_axis(Axis(0));
+        let ys = y.view_mut().insert_axis(Axis(0));
+        self.runs(params, state, xs, ys, Cut::Tokens, false);
+    }
+}
+
 /// Sequence `j` of a batched tensor set, in the one-sequence `layout`.
 fn gather<S: Scalar>(batched: &Tensors<S>, layout: &Layout, j: usize) -> Tensors<S> {
     let mut data = Vec::with_capacity(layout.total());
@@ -121,7 +139,7 @@ fn scatter<S: Scalar>(one: &Tensors<S>, batched: &mut Tensors<S>, j: usize) {
 
 impl<S: Scalar> Cell<S> for MnemosyneCell<S> {
     type Tape = Tape<S>;
-    type Scratch = ();
+    type Scratch = DecodeScratch<S>;
 
     fn dims(&self) -> Dims {
         self.sh.dims
@@ -212,12 +230,10 @@ impl<S: Scalar> Cell<S> for MnemosyneCell<S> {
         params: &Tensors<S>,
         state: &mut Tensors<S>,
         x: ArrayView2<S>,
-        mut y: ArrayViewMut2<S>,
-        _: &mut (),
+        y: ArrayViewMut2<S>,
+        scratch: &mut DecodeScratch<S>,
     ) {
-        let xs = x.insert_axis(Axis(0));
-        let ys = y.view_mut().insert_axis(Axis(0));
-        self.runs(params, state, xs, ys, Cut::Tokens, false);
+        decode::step(&self.sh, params, state, x, y, scratch);
     }
 
     fn forward_window(
@@ -276,7 +292,7 @@ impl<S: Scalar> Cell<S> for MnemosyneCell<S> {
         xs: ArrayView3<S>,
         mut ys: ArrayViewMut3<S>,
         chunk: usize,
-        _: &mut (),
+        _: &mut DecodeScratch<S>,
     ) {
         let p = &self.sh.p;
         // Windows end where segments end (a chunk of the exact form's blocks or of the inner

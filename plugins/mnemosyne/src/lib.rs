@@ -49,6 +49,7 @@
 //! ```
 
 mod cell;
+mod decode;
 #[cfg(test)]
 mod forms_tests;
 mod memory;
@@ -62,6 +63,7 @@ pub mod standalone;
 pub mod tape;
 
 pub use cell::{EXACT_BLOCK, MnemosyneCell};
+pub use decode::DecodeScratch;
 pub use params::{Gate, MAX_LR, Memory, MnemosyneParams, Update};
 pub use shapes::state_size;
 

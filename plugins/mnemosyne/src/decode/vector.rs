@@ -1,0 +1,89 @@
+//! Row-vector pieces of the decode step, on plain slices.
+
+use crate::tape::Unary;
+use mnnn_core::Scalar;
+
+/// RMSNorm's floor, as the tape's stack uses it.
+const NORM_EPS: f64 = 1e-6;
+/// ℓ2-normalisation floor of queries and keys.
+const L2_EPS: f64 = 1e-6;
+/// `√(2/π)`, the tanh-GELU's inner scale.
+const C: f64 = 0.797_884_560_802_865_4;
+/// The tanh-GELU's cubic coefficient.
+const A: f64 = 0.044_715;
+
+/// `y = x W + b` (`W` row-major, `x.len() × y.len()`).
+pub fn affine<S: Scalar>(x: &[S], w: &[S], b: &[S], y: &mut [S]) {
+    y.copy_from_slice(b);
+    S::gemv_acc(y, x, w);
+}
+
+/// `x W` for a row `x` (`W` row-major), into `y`.
+pub fn product<S: Scalar>(x: &[S], w: &[S], y: &mut [S]) {
+    y.fill(S::zero());
+    S::gemv_acc(y, x, w);
+}
+
+/// `Σ xᵢ²`.
+pub fn sum_sq<S: Scalar>(x: &[S]) -> S {
+    x.iter().fold(S::zero(), |acc, &v| acc + v * v)
+}
+
+/// `out = x / √(mean(x²) + ε) ⊙ g`.
+pub fn rms_norm<S: Scalar>(x: &[S], g: &[S], out: &mut [S]) {
+    let ms = sum_sq(x) * S::from_f64(1.0 / x.len() as f64);
+    let inv = Unary::Rsqrt(NORM_EPS).apply(ms);
+    for ((o, &v), &gi) in out.iter_mut().zip(x).zip(g) {
+        *o = v * inv * gi;
+    }
+}
+
+/// `x ← x / √(‖x‖² + ε)`.
+pub fn l2_normalize<S: Scalar>(x: &mut [S]) {
+    let inv = Unary::Rsqrt(L2_EPS).apply(sum_sq(x));
+    x.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// `th = tanh(√(2/π)(z + 0.044715 z³))` for every element: what GELU and its derivative
+/// share.
+pub fn gelu_tanh<S: Scalar>(z: &[S], th: &mut [S]) {
+    let (c, a) = (S::from_f64(C), S::from_f64(A));
+    for (t, &x) in th.iter_mut().zip(z) {
+        *t = c * (x + a * x * x * x);
+    }
+    S::tanh_inplace(th);
+}
+
+/// `out = gelu(z)`.
+pub fn gelu_into<S: Scalar>(z: &[S], out: &mut [S]) {
+    gelu_tanh(z, out);
+    let half = S::from_f64(0.5);
+    for (o, &x) in out.iter_mut().zip(z) {
+        *o = half * x * (S::one() + *o);
+    }
+}
+
+/// `gelu(z)` from `th` ([`gelu_tanh`]).
+pub fn gelu_from<S: Scalar>(z: S, th: S) -> S {
+    S::from_f64(0.5) * z * (S::one() + th)
+}
+
+/// `gelu′(z)` from `th` ([`gelu_tanh`]).
+pub fn gelu_prime_from<S: Scalar>(z: S, th: S) -> S {
+    let (c, a, half) = (S::from_f64(C), S::from_f64(A), S::from_f64(0.5));
+    let du = c * (S::one() + S::from_f64(3.0) * a * z * z);
+    half * (S::one() + th) + half * z * (S::one() - th * th) * du
+}
+
+/// LayerNorm statistics: writes `x̂ = (z − μ)/√(σ² + ε)` and returns `1/√(σ² + ε)`.
+pub fn ln_hat<S: Scalar>(z: &[S], xh: &mut [S], eps: f64) -> S {
+    let inv_n = S::from_f64(1.0 / z.len() as f64);
+    let mu = z.iter().fold(S::zero(), |a, &v| a + v) * inv_n;
+    for (x, &v) in xh.iter_mut().zip(z) {
+        *x = v - mu;
+    }
+    let var = sum_sq(xh) * inv_n;
+    let rstd = Unary::Rsqrt(eps).apply(var);
+    xh.iter_mut().for_each(|x| *x *= rstd);
+    rstd
+}
