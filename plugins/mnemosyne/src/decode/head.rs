@@ -1,12 +1,10 @@
 //! One head for one token: the memory's write and read, and the sidecar's.
 
 use super::sized;
-use super::vector::{
-    affine, gelu_from, gelu_into, gelu_prime_from, gelu_tanh, ln_hat, product, sum_sq,
-};
+use super::vector::{affine, gelu_into, ln_hat, product, sum_sq};
 use crate::memory::{LN_EPS, SURPRISE_EPS};
 use crate::params::Memory;
-use crate::tape::Unary;
+use crate::tape::{Unary, gelu_from, gelu_prime_from, gelu_tanh};
 use mnnn_core::Scalar;
 
 /// What a head reads for one token.

@@ -7,10 +7,6 @@ use mnnn_core::Scalar;
 const NORM_EPS: f64 = 1e-6;
 /// ℓ2-normalisation floor of queries and keys.
 const L2_EPS: f64 = 1e-6;
-/// `√(2/π)`, the tanh-GELU's inner scale.
-const C: f64 = 0.797_884_560_802_865_4;
-/// The tanh-GELU's cubic coefficient.
-const A: f64 = 0.044_715;
 
 /// `y = x W + b` (`W` row-major, `x.len() × y.len()`).
 pub fn affine<S: Scalar>(x: &[S], w: &[S], b: &[S], y: &mut [S]) {
@@ -44,35 +40,9 @@ pub fn l2_normalize<S: Scalar>(x: &mut [S]) {
     x.iter_mut().for_each(|v| *v *= inv);
 }
 
-/// `th = tanh(√(2/π)(z + 0.044715 z³))` for every element: what GELU and its derivative
-/// share.
-pub fn gelu_tanh<S: Scalar>(z: &[S], th: &mut [S]) {
-    let (c, a) = (S::from_f64(C), S::from_f64(A));
-    for (t, &x) in th.iter_mut().zip(z) {
-        *t = c * (x + a * x * x * x);
-    }
-    S::tanh_inplace(th);
-}
-
 /// `out = gelu(z)`.
 pub fn gelu_into<S: Scalar>(z: &[S], out: &mut [S]) {
-    gelu_tanh(z, out);
-    let half = S::from_f64(0.5);
-    for (o, &x) in out.iter_mut().zip(z) {
-        *o = half * x * (S::one() + *o);
-    }
-}
-
-/// `gelu(z)` from `th` ([`gelu_tanh`]).
-pub fn gelu_from<S: Scalar>(z: S, th: S) -> S {
-    S::from_f64(0.5) * z * (S::one() + th)
-}
-
-/// `gelu′(z)` from `th` ([`gelu_tanh`]).
-pub fn gelu_prime_from<S: Scalar>(z: S, th: S) -> S {
-    let (c, a, half) = (S::from_f64(C), S::from_f64(A), S::from_f64(0.5));
-    let du = c * (S::one() + S::from_f64(3.0) * a * z * z);
-    half * (S::one() + th) + half * z * (S::one() - th * th) * du
+    Unary::Gelu.apply_slice(z, out);
 }
 
 /// LayerNorm statistics: writes `x̂ = (z − μ)/√(σ² + ε)` and returns `1/√(σ² + ε)`.

@@ -112,9 +112,14 @@ impl<S: Scalar> Tape<S> {
                 g.add(*a, t);
             }
             Op::Map(a, f) => {
-                let x = self.value(*a);
-                let mut t = d.clone();
-                t.zip_mut_with(x, |dv, &xv| *dv *= f.derivative(xv));
+                let x = self.value(*a).as_standard_layout();
+                let mut t = d.as_standard_layout().into_owned();
+                let mut th = Array2::zeros(x.dim());
+                f.scale_by_derivative(
+                    x.as_slice().expect("standard layout"),
+                    t.as_slice_mut().expect("standard layout"),
+                    th.as_slice_mut().expect("fresh array"),
+                );
                 g.add(*a, t);
             }
             Op::RowSum(a) => {

@@ -16,6 +16,7 @@ mod unary;
 
 pub use backward::Grads;
 pub use unary::Unary;
+pub(crate) use unary::{gelu_from, gelu_prime_from, gelu_tanh};
 
 use mnnn_core::Scalar;
 use ndarray::{Array2, ArrayView2, Axis, s};
@@ -202,7 +203,12 @@ impl<S: Scalar> Tape<S> {
 
     /// `f(a)` elementwise.
     pub fn map(&mut self, a: Var, f: Unary) -> Var {
-        let v = self.value(a).mapv(|x| f.apply(x));
+        let x = self.value(a).as_standard_layout();
+        let mut v = Array2::zeros(x.dim());
+        f.apply_slice(
+            x.as_slice().expect("standard layout"),
+            v.as_slice_mut().expect("fresh array"),
+        );
         self.push(v, Op::Map(a, f))
     }
 

@@ -68,9 +68,81 @@ fn gelu_second(x: f64) -> f64 {
     (1.0 - th * th) * (du + 0.5 * x * (ddu - 2.0 * th * du * du))
 }
 
+/// `th = tanh(√(2/π)(z + 0.044715 z³))` for every element: what GELU and its derivatives
+/// share, through the vectorised tanh of `mnnn_core` (libm's in f64, a few ulps from it in
+/// f32).
+pub(crate) fn gelu_tanh<S: Scalar>(z: &[S], th: &mut [S]) {
+    let (c, a) = (S::from_f64(C), S::from_f64(A));
+    for (t, &x) in th.iter_mut().zip(z) {
+        *t = c * (x + a * x * x * x);
+    }
+    S::tanh_inplace(th);
+}
+
+/// `gelu(z)` from `th` ([`gelu_tanh`]).
+#[inline(always)]
+pub(crate) fn gelu_from<S: Scalar>(x: S, th: S) -> S {
+    S::from_f64(0.5) * x * (S::one() + th)
+}
+
+/// `gelu′(z)` from `th` ([`gelu_tanh`]).
+#[inline(always)]
+pub(crate) fn gelu_prime_from<S: Scalar>(x: S, th: S) -> S {
+    let (c, a, half) = (S::from_f64(C), S::from_f64(A), S::from_f64(0.5));
+    let du = c * (S::one() + S::from_f64(3.0) * a * x * x);
+    half * (S::one() + th) + half * x * (S::one() - th * th) * du
+}
+
+/// `gelu″(z)` from `th` ([`gelu_tanh`]).
+#[inline(always)]
+fn gelu_second_from<S: Scalar>(x: S, th: S) -> S {
+    let (c, a) = (S::from_f64(C), S::from_f64(A));
+    let du = c * (S::one() + S::from_f64(3.0) * a * x * x);
+    let ddu = S::from_f64(6.0) * a * c * x;
+    (S::one() - th * th) * (du + S::from_f64(0.5) * x * (ddu - S::from_f64(2.0) * th * du * du))
+}
+
 impl Unary {
-    /// `f(x)`. Computed in f64 and rounded once, so f32 and f64 models differ only by that
-    /// rounding.
+    /// `out = f(x)` elementwise. The GELU family goes through one vectorised tanh per slice
+    /// (the hot maps of the MLP memory and the FFN); the rest are [`Unary::apply`].
+    pub fn apply_slice<S: Scalar>(self, x: &[S], out: &mut [S]) {
+        match self {
+            Unary::Gelu | Unary::GeluPrime => {
+                gelu_tanh(x, out);
+                let f = if self == Unary::Gelu {
+                    gelu_from
+                } else {
+                    gelu_prime_from
+                };
+                out.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v, *o));
+            }
+            _ => out.iter_mut().zip(x).for_each(|(o, &v)| *o = self.apply(v)),
+        }
+    }
+
+    /// `d ← d ⊙ f′(x)` elementwise, the GELU family vectorised as in [`Unary::apply_slice`];
+    /// `th` is scratch of `x`'s length.
+    pub fn scale_by_derivative<S: Scalar>(self, x: &[S], d: &mut [S], th: &mut [S]) {
+        match self {
+            Unary::Gelu | Unary::GeluPrime => {
+                gelu_tanh(x, th);
+                let f = if self == Unary::Gelu {
+                    gelu_prime_from
+                } else {
+                    gelu_second_from
+                };
+                for ((dv, &v), &t) in d.iter_mut().zip(x).zip(th.iter()) {
+                    *dv *= f(v, t);
+                }
+            }
+            _ => d
+                .iter_mut()
+                .zip(x)
+                .for_each(|(dv, &v)| *dv *= self.derivative(v)),
+        }
+    }
+
+    /// `f(x)`. Computed in f64 and rounded once.
     pub fn apply<S: Scalar>(self, x: S) -> S {
         let x = x.as_f64();
         S::from_f64(match self {
