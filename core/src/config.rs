@@ -224,12 +224,11 @@ pub fn parse(text: &str, name: &str) -> Result<RunConfig> {
 pub fn load(path: &Path) -> Result<RunConfig> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut cfg = parse(&text, &path.display().to_string())?;
-    if let Some(DataSpec::Csv { path: csv, .. }) = cfg.data.as_mut() {
-        if csv.is_relative() {
-            if let Some(dir) = path.parent() {
-                *csv = dir.join(&*csv);
-            }
-        }
+    if let Some(DataSpec::Csv { path: csv, .. }) = cfg.data.as_mut()
+        && csv.is_relative()
+        && let Some(dir) = path.parent()
+    {
+        *csv = dir.join(&*csv);
     }
     Ok(cfg)
 }

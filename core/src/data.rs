@@ -294,14 +294,14 @@ impl<S: Scalar> Dataset<S> {
                     s.targets.len()
                 )));
             }
-            if let Some(m) = &s.mask {
-                if m.len() != s.len() {
-                    return Err(Error::Data(format!(
-                        "sequence {k}: mask length {} differs from length {}",
-                        m.len(),
-                        s.len()
-                    )));
-                }
+            if let Some(m) = &s.mask
+                && m.len() != s.len()
+            {
+                return Err(Error::Data(format!(
+                    "sequence {k}: mask length {} differs from length {}",
+                    m.len(),
+                    s.len()
+                )));
             }
             s.inputs.check(&self.io.input).map_err(ctx)?;
             s.targets.check(&self.io.output).map_err(ctx)?;

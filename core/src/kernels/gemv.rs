@@ -235,11 +235,11 @@ fn gemm_shape(y: usize, x: usize, w: usize, rows: usize) -> (usize, usize, usize
         return (0, 0, 0);
     }
     assert!(
-        x % rows == 0,
+        x.is_multiple_of(rows),
         "gemm_rows: x.len() is not a multiple of rows"
     );
     assert!(
-        y % rows == 0,
+        y.is_multiple_of(rows),
         "gemm_rows: y.len() is not a multiple of rows"
     );
     let (k, n) = (x / rows, y / rows);
@@ -450,7 +450,7 @@ unsafe fn gemm_rows_acc_f64_avx2_fma(
 /// `y[j] += Σ_i x[i] · w[i·n + j]` where `n = y.len()` and `w.len() == x.len() · n`.
 pub fn gemv_acc_f32(y: &mut [f32], x: &[f32], w: &[f32]) {
     #[cfg(target_arch = "x86_64")]
-    if super::dispatch::has_avx2_fma() {
+    if super::dispatch::use_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
         unsafe { gemv_acc_f32_avx2_fma(y, x, w) };
         return;
@@ -461,7 +461,7 @@ pub fn gemv_acc_f32(y: &mut [f32], x: &[f32], w: &[f32]) {
 /// `y[j] += Σ_i x[i] · w[i·n + j]` where `n = y.len()` and `w.len() == x.len() · n`.
 pub fn gemv_acc_f64(y: &mut [f64], x: &[f64], w: &[f64]) {
     #[cfg(target_arch = "x86_64")]
-    if super::dispatch::has_avx2_fma() {
+    if super::dispatch::use_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
         unsafe { gemv_acc_f64_avx2_fma(y, x, w) };
         return;
@@ -481,7 +481,7 @@ pub fn gemv_acc_f64(y: &mut [f64], x: &[f64], w: &[f64]) {
 /// if `x` or `y` is not empty).
 pub fn gemm_rows_acc_f32(y: &mut [f32], x: &[f32], w: &[f32], rows: usize) {
     #[cfg(target_arch = "x86_64")]
-    if super::dispatch::has_avx2_fma() {
+    if super::dispatch::use_avx2_fma() {
         let shape = gemm_shape(y.len(), x.len(), w.len(), rows);
         // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above); the shape
         // comes from `gemm_shape`.
@@ -503,7 +503,7 @@ pub fn gemm_rows_acc_f32(y: &mut [f32], x: &[f32], w: &[f32], rows: usize) {
 /// if `x` or `y` is not empty).
 pub fn gemm_rows_acc_f64(y: &mut [f64], x: &[f64], w: &[f64], rows: usize) {
     #[cfg(target_arch = "x86_64")]
-    if super::dispatch::has_avx2_fma() {
+    if super::dispatch::use_avx2_fma() {
         let shape = gemm_shape(y.len(), x.len(), w.len(), rows);
         // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above); the shape
         // comes from `gemm_shape`.

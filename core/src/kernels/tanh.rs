@@ -109,7 +109,7 @@ unsafe fn tanh_f32_avx2_fma(xs: &mut [f32]) {
 /// `x ← tanh(x)` for every element (max relative error 1.9e-7; see the module docs).
 pub fn tanh_f32(xs: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if super::dispatch::has_avx2_fma() {
+    if super::dispatch::use_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
         unsafe { tanh_f32_avx2_fma(xs) };
         return;

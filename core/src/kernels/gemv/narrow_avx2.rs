@@ -60,7 +60,7 @@ unsafe fn group<T: Lane, const N: usize, const PV: usize, const R: usize, const 
 ) {
     let p = PV * T::LANES;
     let (blocks, rest) = (k / p, k % p);
-    assert!(y.len() == R * N && x.len() == R * k && p <= MAX_P && PV % VG == 0);
+    assert!(y.len() == R * N && x.len() == R * k && p <= MAX_P && PV.is_multiple_of(VG));
     assert!(wt.len() >= blocks * N * p && (rest == 0 || wpad.len() == N * p));
     let mut xpad = [[T::ZERO; MAX_P]; R];
     for (r, xp) in xpad.iter_mut().enumerate() {

@@ -67,7 +67,7 @@ fn group<
 ) {
     let p = L / N;
     let (blocks, rest) = (k / p, k % p);
-    debug_assert!(p <= MAX_P && p % G == 0 && wt.len() == k.div_ceil(p) * L);
+    debug_assert!(p <= MAX_P && p.is_multiple_of(G) && wt.len() == k.div_ceil(p) * L);
     let mut xpad = [[T::ZERO; MAX_P]; R];
     for (r, xp) in xpad.iter_mut().enumerate() {
         xp[..rest].copy_from_slice(&x[r * k + blocks * p..][..rest]);

@@ -42,7 +42,7 @@ pub fn gemm_from<S: Scalar>(
 ) {
     assert_eq!(d.dim(), c.dim(), "the addend has the output's shape");
     #[cfg(target_arch = "x86_64")]
-    if avx512::applies(a, b, c) && (d.strides()[1] == 1 || d.nrows() == 1) {
+    if avx512::applies(a, b, c) && d.strides()[1] == 1 {
         avx512::gemm(alpha, a, b, beta, (d.as_ptr(), d.strides()[0]), c);
         return;
     }
@@ -71,8 +71,11 @@ mod avx512 {
             && k > 0
             && n.is_multiple_of(LANES)
             && n > 0
-            && (b.strides()[1] == 1 || b.nrows() == 1)
-            && (c.strides()[1] == 1 || c.nrows() == 1)
+            // The tile loads rows of `b` and stores rows of `c` as contiguous vectors, so
+            // both need unit column stride whatever their number of rows (a single strided
+            // row, such as a transposed column, would be read and written contiguously).
+            && b.strides()[1] == 1
+            && c.strides()[1] == 1
             && b.nrows() == k
             && c.dim() == (m, n)
             && std::is_x86_feature_detected!("avx512f")
@@ -315,6 +318,47 @@ mod tests {
                 gemm_from(-0.7, &a, &b.view(), beta, &d, &mut c.view_mut());
                 let err = (&c - &want).iter().fold(0.0f32, |e, x| e.max(x.abs()));
                 assert!(err < 1e-4, "from: {m}×{k}×{n}, β {beta}: {err}");
+            }
+        }
+    }
+
+    /// One-row operands whose columns are not adjacent in memory: every other column of a
+    /// wider row, and a column of a matrix seen transposed. Loading such a row as a
+    /// contiguous vector reads the wrong elements (and past the end of the buffer).
+    #[test]
+    fn one_row_operands_with_strided_columns() {
+        let mut rng = Rng::new(12);
+        for (m, n) in [(1, 16), (5, 32), (1, 64), (7, 48)] {
+            let a = Array2::from_shape_fn((m, 1), |_| rng.normal() as f32);
+            let wide = Array2::from_shape_fn((1, 2 * n), |_| rng.normal() as f32);
+            let column = Array2::from_shape_fn((n, 3), |_| rng.normal() as f32);
+            let rows_of_b = [
+                wide.slice(s![.., ..;2]),
+                column.slice(s![.., 1..2]).reversed_axes(),
+            ];
+            for b in rows_of_b {
+                assert_eq!(b.dim(), (1, n));
+                assert_ne!(b.strides()[1], 1, "the test needs a strided row");
+                let mut want = Array2::zeros((m, n));
+                ndarray::linalg::general_mat_mul(1.5, &a, &b, 0.0, &mut want);
+                let mut c = Array2::from_elem((m, n), f32::NAN);
+                gemm(1.5, &a.view(), &b, 0.0, &mut c.view_mut());
+                let err = (&c - &want).iter().fold(0.0f32, |e, x| e.max(x.abs()));
+                assert!(err < 1e-5, "b strided, {m}×1×{n}: {err}");
+                // The same product into a one-row output with strided columns (m = 1), and
+                // from a strided one-row addend.
+                if m == 1 {
+                    let d = Array2::from_shape_fn((1, 2 * n), |_| rng.normal() as f32);
+                    let d = d.slice(s![.., ..;2]);
+                    let mut want = d.to_owned();
+                    ndarray::linalg::general_mat_mul(1.5, &a, &b, 0.5, &mut want);
+                    let mut out = Array2::from_elem((1, 2 * n), f32::NAN);
+                    let mut c = out.slice_mut(s![.., ..;2]);
+                    gemm_from(1.5, &a.view(), &b, 0.5, &d, &mut c);
+                    let err = (&c - &want).iter().fold(0.0f32, |e, x| e.max(x.abs()));
+                    assert!(err < 1e-5, "c and d strided, 1×1×{n}: {err}");
+                    assert!(out.slice(s![.., 1..;2]).iter().all(|x| x.is_nan()));
+                }
             }
         }
     }
