@@ -275,3 +275,73 @@ fn the_inner_gradient_is_the_gradient_of_the_inner_loss() {
         }
     }
 }
+
+/// The fused delta-rule primitive against the same function in elementary tape operations:
+/// values and every input's gradient (random cotangents on the reads, the final weights and
+/// the surprise), with and without the forget gate, at several block lengths.
+#[test]
+fn the_fused_delta_chunk_equals_its_composition() {
+    let mut rng = Rng::new(21);
+    for n in [1, 2, 5, 32] {
+        for forget in [false, true] {
+            let d = 6;
+            let q0 = unit_rows(&mut rng, n, d);
+            let k0 = unit_rows(&mut rng, n, d);
+            let v0 = normal(&mut rng, n, d, 1.0);
+            let w0 = normal(&mut rng, d, d, 0.3);
+            let th: Vec<f64> = (0..n).map(|_| rng.uniform_in(0.05, 0.9)).collect();
+            let lk: Vec<f64> = (0..n).map(|_| -rng.uniform_in(0.0, 0.3)).collect();
+            let seeds = (
+                normal(&mut rng, n, d, 1.0),
+                normal(&mut rng, d, d, 1.0),
+                normal(&mut rng, n, 1, 1.0),
+            );
+            let run = |fused: bool| {
+                let mut t = Tape::<f64>::new();
+                let (q, k, v, w) = (
+                    t.leaf(q0.clone()),
+                    t.leaf(k0.clone()),
+                    t.leaf(v0.clone()),
+                    t.leaf(w0.clone()),
+                );
+                let theta = col(&mut t, &th);
+                let log_keep = forget.then(|| col(&mut t, &lk));
+                let tok = Tokens {
+                    q,
+                    k,
+                    v,
+                    theta,
+                    log_keep,
+                    log_eta: None,
+                };
+                let start = Fast {
+                    w: vec![w],
+                    b: vec![None],
+                };
+                let out = if fused {
+                    memory::exact_segment(&mut t, &start, &tok)
+                } else {
+                    memory::exact_segment_composed(&mut t, &start, &tok)
+                };
+                let vals = [out.o, out.phi.w[0], out.surprise].map(|x| t.value(x).clone());
+                let g = t.backward(&[
+                    (out.o, seeds.0.view()),
+                    (out.phi.w[0], seeds.1.view()),
+                    (out.surprise, seeds.2.view()),
+                ]);
+                let grads: Vec<Array2<f64>> = std::iter::once(w)
+                    .chain([q, k, v, theta])
+                    .chain(log_keep)
+                    .map(|x| g.get(x).cloned().unwrap_or_else(|| Array2::zeros(t.dim(x))))
+                    .collect();
+                (vals, grads)
+            };
+            let (fv, fg) = run(true);
+            let (cv, cg) = run(false);
+            for (a, b) in fv.iter().zip(&cv).chain(fg.iter().zip(&cg)) {
+                let e = relative_error(a.view(), b.view());
+                assert!(e < 1e-10, "n {n} forget {forget}: {e:e}\n{a}\n{b}");
+            }
+        }
+    }
+}

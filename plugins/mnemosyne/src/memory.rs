@@ -422,10 +422,39 @@ pub fn segment<S: Scalar>(
 }
 
 /// The exact chunked delta rule (linear memory, no momentum, no gate): equals the
+/// sequential recursion token by token for any segment length, as one fused tape primitive
+/// (see `tape::delta` for the equations and its backward).
+pub fn exact_segment<S: Scalar>(t: &mut Tape<S>, start: &Fast, tok: &Tokens) -> SegmentOut {
+    let (n, dk) = t.dim(tok.k);
+    let packed = t.delta_chunk([start.w[0], tok.q, tok.k, tok.v, tok.theta], tok.log_keep);
+    let o = t.rows(packed, 0, n);
+    let w_end = t.rows(packed, n, dk);
+    let r = t.rows(packed, n + dk, n);
+    let s = surprise(t, r, tok.v);
+    SegmentOut {
+        o,
+        phi: Fast {
+            w: vec![w_end],
+            b: vec![None],
+        },
+        momentum: None,
+        surprise: s,
+    }
+}
+
+#[cfg(test)]
+/// [`exact_segment`] written out in elementary tape operations: the reference its fused
+/// primitive is tested against.
+///
+/// The exact chunked delta rule (linear memory, no momentum, no gate): equals the
 /// sequential recursion token by token for any segment length. With `r_t = v_t − k_t W_{t−1}`
 /// the residuals solve a unit lower-triangular system, `(I + strict_tril(K Kᵀ ⊙ D′) diag θ) R
 /// = V − diag(B_{t−1}) K W_0`, and reads and the final weights are products with `R`.
-pub fn exact_segment<S: Scalar>(t: &mut Tape<S>, start: &Fast, tok: &Tokens) -> SegmentOut {
+pub fn exact_segment_composed<S: Scalar>(
+    t: &mut Tape<S>,
+    start: &Fast,
+    tok: &Tokens,
+) -> SegmentOut {
     let (q, k, v) = (tok.q, tok.k, tok.v);
     let n = t.dim(q).0;
     let w0 = start.w[0];

@@ -1,6 +1,6 @@
 //! The vector–Jacobian product of every primitive, run in reverse over the tape.
 
-use super::{Op, Tape, Trans, Var, back_substitute_transposed, tril_in_place};
+use super::{Op, Tape, Trans, Var, back_substitute_transposed, product, tril_in_place};
 use mnnn_core::Scalar;
 use ndarray::{Array2, ArrayView2, Axis, s};
 
@@ -55,19 +55,19 @@ impl<S: Scalar> Tape<S> {
         match &node.op {
             Op::Leaf => {}
             Op::MatMul(a, b, t) => {
-                let (x, y) = (self.value(*a), self.value(*b));
+                let (x, y, d) = (self.value(*a).view(), self.value(*b).view(), d.view());
                 match t {
                     Trans::NN => {
-                        g.add(*a, d.dot(&y.t()));
-                        g.add(*b, x.t().dot(d));
+                        g.add(*a, product(d, y.t()));
+                        g.add(*b, product(x.t(), d));
                     }
                     Trans::TN => {
-                        g.add(*a, y.dot(&d.t()));
-                        g.add(*b, x.dot(d));
+                        g.add(*a, product(y, d.t()));
+                        g.add(*b, product(x, d));
                     }
                     Trans::NT => {
-                        g.add(*a, d.dot(y));
-                        g.add(*b, d.t().dot(x));
+                        g.add(*a, product(d, y));
+                        g.add(*b, product(d.t(), x));
                     }
                 }
             }
@@ -200,13 +200,25 @@ impl<S: Scalar> Tape<S> {
                 // x = A⁻¹y: dy = A⁻ᵀ dx, dA = −dy xᵀ on the strict lower triangle.
                 let am = self.value(*a);
                 let dy = back_substitute_transposed(am.view(), d.view());
-                let mut da = dy.dot(&node.value.t());
+                let mut da = product(dy.view(), node.value.t());
                 da.mapv_inplace(|v| -v);
                 tril_in_place(&mut da, true);
                 g.add(*a, da);
                 g.add(*y, dy);
             }
             Op::Transpose(a) => g.add(*a, d.t().to_owned()),
+            Op::DeltaChunk(ins, lk) => {
+                let gr = super::delta::backward(&self.delta_in(*ins, *lk), &node.value, d.view());
+                let [w0, q, k, v, theta] = *ins;
+                g.add(w0, gr.w0);
+                g.add(q, gr.q);
+                g.add(k, gr.k);
+                g.add(v, gr.v);
+                g.add(theta, gr.theta);
+                if let (Some(l), Some(dl)) = (lk, gr.log_keep) {
+                    g.add(*l, dl);
+                }
+            }
             Op::MulScalar(a, k) => {
                 let f = self.value(*k)[(0, 0)];
                 g.add(*a, d.mapv(|v| v * f));

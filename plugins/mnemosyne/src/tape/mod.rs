@@ -12,6 +12,7 @@
 //! Every value is a matrix; vectors are `1 × n` rows or `m × 1` columns.
 
 mod backward;
+mod delta;
 mod unary;
 
 pub use backward::Grads;
@@ -81,6 +82,9 @@ pub(crate) enum Op<S> {
     Transpose(Var),
     /// `s · a` with `s` a `1 × 1` value.
     MulScalar(Var, Var),
+    /// The exact delta rule over a block: `[w0, q, k, v, theta]` and the log keep factors;
+    /// the value packs `[O; W_end; R]` by rows (see `delta`).
+    DeltaChunk([Var; 5], Option<Var>),
 }
 
 #[derive(Clone, Debug)]
@@ -129,11 +133,11 @@ impl<S: Scalar> Tape<S> {
 
     /// `a b`, `aᵀ b` or `a bᵀ`.
     pub fn matmul(&mut self, a: Var, b: Var, t: Trans) -> Var {
-        let (x, y) = (self.value(a), self.value(b));
+        let (x, y) = (self.value(a).view(), self.value(b).view());
         let v = match t {
-            Trans::NN => x.dot(y),
-            Trans::TN => x.t().dot(y),
-            Trans::NT => x.dot(&y.t()),
+            Trans::NN => product(x, y),
+            Trans::TN => product(x.t(), y),
+            Trans::NT => product(x, y.t()),
         };
         self.push(v, Op::MatMul(a, b, t))
     }
@@ -316,6 +320,25 @@ impl<S: Scalar> Tape<S> {
         self.push(v, Op::MulScalar(a, k))
     }
 
+    /// The exact (optionally gated) delta rule over one block of `n` tokens from weights
+    /// `w0`: a `(2n + dk) × dv` value packing the reads, the final weights and the residuals
+    /// by rows, with a hand-derived backward (see `delta`).
+    pub fn delta_chunk(&mut self, [w0, q, k, v, theta]: [Var; 5], log_keep: Option<Var>) -> Var {
+        let value = delta::forward(&self.delta_in([w0, q, k, v, theta], log_keep));
+        self.push(value, Op::DeltaChunk([w0, q, k, v, theta], log_keep))
+    }
+
+    fn delta_in(&self, [w0, q, k, v, theta]: [Var; 5], log_keep: Option<Var>) -> delta::In<'_, S> {
+        delta::In {
+            w0: self.value(w0).view(),
+            q: self.value(q).view(),
+            k: self.value(k).view(),
+            v: self.value(v).view(),
+            theta: self.value(theta).view(),
+            log_keep: log_keep.map(|l| self.value(l).view()),
+        }
+    }
+
     // Compositions used throughout.
 
     /// `a ⊙ a` summed along rows: `m × 1`.
@@ -347,6 +370,14 @@ impl<S: Scalar> Tape<S> {
         let s = self.row_sum(a);
         self.scale(s, 1.0 / n)
     }
+}
+
+/// `a b` into a new array, through `mnnn_core`'s small-product kernel (no packing; views of
+/// any strides, so transposes cost nothing).
+pub(crate) fn product<S: Scalar>(a: ArrayView2<S>, b: ArrayView2<S>) -> Array2<S> {
+    let mut c = Array2::zeros((a.nrows(), b.ncols()));
+    mnnn_core::kernels::gemm(S::one(), a, b, S::zero(), c.view_mut());
+    c
 }
 
 /// Zeroes the entries above the diagonal (and the diagonal when `strict`).
