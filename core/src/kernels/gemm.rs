@@ -13,16 +13,19 @@
 //!   width of 1, 5 or 33 costs about as much as the next multiple of the vector width;
 //! * when `b`'s columns rather than its rows are contiguous, the product is computed
 //!   transposed (`cᵀ = bᵀ aᵀ`) if that makes `b` row-contiguous (and `c` too, if it can);
-//!   only when neither orientation has a row-contiguous `b` is it copied, once per call, into
-//!   a buffer kept per thread.
+//!   only when neither orientation has a row-contiguous `b` (`q kᵀ` with both stored by
+//!   rows) is it copied, once per call, into a buffer kept per thread.
 //!
 //! Tiles: 6 × 16 f32 (6 × 8 f64) with AVX2+FMA, 12 accumulators of its 16 registers; 6 × 64
 //! (6 × 32) with AVX-512F, 24 of 32; 4 × 8 (4 × 4) portable, 8 of SSE2's 16. The summation
 //! over `k` runs in order for each output on every path (fused on the SIMD paths), so results
 //! differ from ndarray's and between paths only by rounding, and are deterministic for a path.
 //!
-//! Past [`LARGE`] multiply-adds with a long sum, `b`'s strip no longer stays in L1 and
-//! ndarray's blocked, packed product is faster: [`gemm`] hands those to it.
+//! [`gemm`] hands two kinds of product to ndarray, which is faster there (measured on AVX2,
+//! `cargo bench -p mnnn-core --bench kernels -- gemm_`): past [`LARGE`] multiply-adds with a
+//! long sum, where `b`'s strip no longer stays in L1 and its blocked product wins; and those
+//! that need the copy of `b`, which ndarray's packing does faster than [`pack`] (64 × 64 × 64
+//! `q kᵀ` in f32: 8.7 µs against 12.2). [`gemm_with`] always runs the kernel.
 
 use super::dispatch::Path;
 use crate::Scalar;
@@ -48,8 +51,9 @@ const LARGE_K: usize = 384;
 /// included.
 ///
 /// Runs on [`Path::selected`]: AVX-512F or AVX2+FMA where the CPU has them, unless
-/// `MNNN_KERNELS` says otherwise (see [`Path::selected`]). Large products with long sums go
-/// to ndarray's `general_mat_mul`, which is faster there.
+/// `MNNN_KERNELS` says otherwise (see [`Path::selected`]). Large products with long sums,
+/// and those where neither `b`'s rows nor `a`'s columns are contiguous, go to ndarray's
+/// `general_mat_mul`, which is faster there.
 ///
 /// # Panics
 /// If `a` is `m × k`, and `b` is not `k × n` or `c` is not `m × n`.
@@ -61,7 +65,7 @@ pub fn gemm<S: Scalar>(
     mut c: ArrayViewMut2<S>,
 ) {
     let task = Task::new(alpha, &a, &b, beta, None, &mut c);
-    if task.is_large() {
+    if task.prefers_ndarray() {
         general_mat_mul(alpha, &a, &b, beta, &mut c);
         return;
     }
@@ -82,7 +86,7 @@ pub fn gemm_from<S: Scalar>(
     mut c: ArrayViewMut2<S>,
 ) {
     let task = Task::new(alpha, &a, &b, beta, Some(&d), &mut c);
-    if task.is_large() {
+    if task.prefers_ndarray() {
         if beta != S::zero() {
             c.assign(&d);
         }
@@ -203,8 +207,11 @@ impl<S: Scalar> Task<S> {
         }
     }
 
-    fn is_large(&self) -> bool {
-        self.a.cols >= LARGE_K && self.a.rows * self.a.cols * self.b.cols >= LARGE
+    /// Whether ndarray's product is the faster: a large product with a long sum, or one
+    /// that would need `b` copied (in neither orientation is `b` row-contiguous).
+    fn prefers_ndarray(&self) -> bool {
+        let large = self.a.cols >= LARGE_K && self.a.rows * self.a.cols * self.b.cols >= LARGE;
+        large || !(self.b.row_contiguous() || self.a.t().row_contiguous())
     }
 
     /// The same task over `E`, which must be `S` (checked by the caller through `TypeId`).
@@ -271,21 +278,39 @@ fn execute<E: Elem>(path: Path, task: Task<E>) {
     }
     let key = E::packed();
     let mut buf = key.take();
-    buf.clear();
-    let b = task.b;
-    buf.extend((0..b.rows).flat_map(|p| {
-        // SAFETY: (p, j) is inside `b`.
-        (0..b.cols).map(move |j| unsafe { *b.ptr.offset(p as isize * b.rs + j as isize * b.cs) })
-    }));
+    pack(task.b, &mut buf);
     let packed = Mat {
         ptr: buf.as_ptr(),
-        rs: b.cols as isize,
+        rs: task.b.cols as isize,
         cs: 1,
-        ..b
+        ..task.b
     };
     // SAFETY: as above, with `b` now the buffer, which outlives the call.
     unsafe { kernel(path, Task { b: packed, ..task }) };
     key.set(buf);
+}
+
+/// Copies `b` (`cols ≥ 1`) into `buf`, row-major. Eight columns at a time, so that the reads
+/// follow the contiguous columns of a transposed `b` in a few streams while the writes fill
+/// runs of a row: an element-by-element copy in `b`'s row order took longer than the
+/// product it served (64 × 64 × 64).
+fn pack<E: Elem>(b: Mat<E>, buf: &mut Vec<E>) {
+    const RUN: usize = 8;
+    let n = b.cols;
+    buf.clear();
+    buf.resize(b.rows * n, E::ZERO);
+    for j0 in (0..n).step_by(RUN) {
+        let run = RUN.min(n - j0);
+        for (p, row) in buf.chunks_exact_mut(n).enumerate() {
+            let src = b
+                .ptr
+                .wrapping_offset(p as isize * b.rs + j0 as isize * b.cs);
+            for (j, out) in row[j0..j0 + run].iter_mut().enumerate() {
+                // SAFETY: (p, j0 + j) is inside `b`.
+                *out = unsafe { *src.offset(j as isize * b.cs) };
+            }
+        }
+    }
 }
 
 /// Dispatches to the path's build.
@@ -801,24 +826,34 @@ mod tests {
         }
     }
 
+    /// What `gemm` and `gemm_from` hand to ndarray: a large product, and a small `q kᵀ` (both
+    /// operands stored by rows, so the kernel would copy `b`).
     #[test]
-    fn large_products_go_to_ndarray_and_agree() {
-        let (m, k, n) = (260, 400, 200);
-        let task_shape = (m * k * n >= LARGE, k >= LARGE_K);
-        assert_eq!(task_shape, (true, true), "the shape is past the threshold");
-        let (a, bt, c0) = (
-            matrix::<f64>((m, k), 7),
-            matrix::<f64>((n, k), 8),
-            matrix::<f64>((m, n), 9),
-        );
-        let b = bt.t().to_owned();
-        let (want, scale) = reference(0.5, &a, &b, 2.0, &c0);
-        let mut c = c0.clone();
-        gemm(0.5, a.view(), bt.t(), 2.0, c.view_mut());
-        check("large", c.view(), &want, &scale, 1e-13);
-        let mut c = Array2::from_elem((m, n), f64::NAN);
-        gemm_from(0.5, a.view(), bt.t(), 2.0, c0.view(), c.view_mut());
-        check("large from", c.view(), &want, &scale, 1e-13);
+    fn products_handed_to_ndarray_agree() {
+        for (m, k, n) in [(260, 400, 200), (64, 64, 48)] {
+            let (a, bt, c0) = (
+                matrix::<f64>((m, k), 7),
+                matrix::<f64>((n, k), 8),
+                matrix::<f64>((m, n), 9),
+            );
+            let task = Task::new(
+                1.0,
+                &a.view(),
+                &bt.t(),
+                1.0,
+                None,
+                &mut c0.clone().view_mut(),
+            );
+            assert!(task.prefers_ndarray(), "{m}×{k}×{n} goes to ndarray");
+            let b = bt.t().to_owned();
+            let (want, scale) = reference(0.5, &a, &b, 2.0, &c0);
+            let mut c = c0.clone();
+            gemm(0.5, a.view(), bt.t(), 2.0, c.view_mut());
+            check("gemm", c.view(), &want, &scale, 1e-13);
+            let mut c = Array2::from_elem((m, n), f64::NAN);
+            gemm_from(0.5, a.view(), bt.t(), 2.0, c0.view(), c.view_mut());
+            check("gemm_from", c.view(), &want, &scale, 1e-13);
+        }
     }
 
     #[test]
