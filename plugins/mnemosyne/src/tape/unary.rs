@@ -116,6 +116,8 @@ impl Unary {
                 };
                 out.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v, *o));
             }
+            // Exact in either precision: an f32 square rounded from f64 is the f32 product.
+            Unary::Square => out.iter_mut().zip(x).for_each(|(o, &v)| *o = v * v),
             _ => out.iter_mut().zip(x).for_each(|(o, &v)| *o = self.apply(v)),
         }
     }
@@ -134,6 +136,10 @@ impl Unary {
                 for ((dv, &v), &t) in d.iter_mut().zip(x).zip(th.iter()) {
                     *dv *= f(v, t);
                 }
+            }
+            Unary::Square => {
+                let two = S::from_f64(2.0);
+                d.iter_mut().zip(x).for_each(|(dv, &v)| *dv *= two * v);
             }
             _ => d
                 .iter_mut()
