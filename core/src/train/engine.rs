@@ -92,8 +92,8 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
     }
 
     /// Runs steps `off..off + T` (relative to each track's start) of `tracks` forward from
-    /// `state`, then the head and the loss over the counted rows only; `w.dy` receives
-    /// ∂(mean loss)/∂y of those rows. With `all_rows` the cell runs every row even when
+    /// `state`, then the head and the loss over the counted rows only; when `tape` records the
+    /// window, `w.dy` receives ∂(mean loss)/∂y of those rows. With `all_rows` the cell runs every row even when
     /// [`Model::scored_rows_only`] would allow less (to get every input's gradient).
     fn forward_window(
         &self,
@@ -108,6 +108,8 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         let b = tracks.len();
         let d = self.cell.dims();
         let o = d.output;
+        // Only a recorded window is differentiated; scoring needs the loss alone.
+        let want_grad = tape.is_some();
         w.steps = steps;
         w.b = b;
         w.scored_only = !all_rows && self.scored_rows_only();
@@ -179,8 +181,11 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             }
             OutputKind::Classes(_) => {
                 let scale = S::from_f64(1.0 / rows as f64);
-                let (sum, n, correct) =
-                    loss::cross_entropy(&w.y, &w.classes, &w.counts, o, scale, &mut w.dy);
+                let (sum, n, correct) = if want_grad {
+                    loss::cross_entropy(&w.y, &w.classes, &w.counts, o, scale, &mut w.dy)
+                } else {
+                    loss::cross_entropy_loss(&w.y, &w.classes, &w.counts, o)
+                };
                 WindowLoss {
                     sum,
                     values: n,
