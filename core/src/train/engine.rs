@@ -221,8 +221,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             );
         }
         let need_dx = want_dx || self.idx.embed.is_some();
-        // The embedding gradient is added track by track, step by step: the order the rows
-        // of one token are summed in stays that of the per-track loop it replaces.
+        // A cell that ran every row takes ∂L/∂yc for every row: zero but on the counted ones.
         let (n, dys) = if w.scored_only {
             if rows == 0 {
                 return;
