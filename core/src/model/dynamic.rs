@@ -8,7 +8,7 @@ use crate::freeze::FreezeSpec;
 use crate::metrics::Metrics;
 use crate::train::{FitReport, Gradients, Progress, TrainConfig};
 use crate::{Error, Result, Scalar, Tensors, persist};
-use ndarray::{Array2, Array3, Axis};
+use ndarray::{Array2, Array3, Axis, s};
 use std::path::Path;
 
 /// A model of any architecture: what the registry hands out and model files load into.
@@ -211,21 +211,45 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
         self.check_inputs(inputs)?;
         let d = self.cell.dims();
         let steps = inputs.len();
-        let mut x = Array2::zeros((1, d.input));
-        let mut yc = Array2::zeros((1, d.output));
+        // Steps go through the cell one at a time, but the embedding and the head work on a
+        // chunk of rows at once: per row they compute exactly what one row alone gives (the
+        // kernels' rows are independent), and each loaded weight serves the whole chunk. A
+        // cell without state has nothing to carry from step to step, so it takes the chunk as
+        // one batch of rows.
+        const CHUNK: usize = 256;
+        let rows = CHUNK.min(steps);
+        let mut x = Array2::zeros((rows, d.input));
+        let mut yc = Array2::zeros((rows, d.output));
         let mut out = Array2::zeros((steps, d.output));
         let mut scratch = std::mem::take(&mut self.scratch);
-        for t in 0..steps {
-            self.input_row(inputs, t, x.row_mut(0));
-            self.cell.step(
-                &self.params,
-                &mut self.state,
-                x.view(),
-                yc.view_mut(),
-                &mut scratch,
+        let stateless = self.cell.state_layout().total() == 0;
+        for t0 in (0..steps).step_by(CHUNK) {
+            let n = CHUNK.min(steps - t0);
+            self.gather_inputs(
+                (t0..t0 + n).map(|t| Some((inputs, t))),
+                &mut x.as_slice_mut().expect("row-major")[..n * d.input],
             );
-            let row = out.slice_mut(ndarray::s![t..t + 1, ..]);
-            self.head_forward(yc.view(), row);
+            if stateless {
+                let mut none = self.fresh_state(n);
+                self.cell.step(
+                    &self.params,
+                    &mut none,
+                    x.slice(s![..n, ..]),
+                    yc.slice_mut(s![..n, ..]),
+                    &mut scratch,
+                );
+            } else {
+                for k in 0..n {
+                    self.cell.step(
+                        &self.params,
+                        &mut self.state,
+                        x.slice(s![k..k + 1, ..]),
+                        yc.slice_mut(s![k..k + 1, ..]),
+                        &mut scratch,
+                    );
+                }
+            }
+            self.head_forward(yc.slice(s![..n, ..]), out.slice_mut(s![t0..t0 + n, ..]));
         }
         self.scratch = scratch;
         Ok(self.finish_rows(out))

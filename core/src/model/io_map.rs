@@ -4,9 +4,10 @@
 use super::{Model, X_MEAN, X_STD, Y_MEAN, Y_STD};
 use crate::cell::Cell;
 use crate::data::{Inputs, Targets};
-use crate::ops::linear;
+use crate::ops::{embed, linear};
 use crate::{Scalar, Tensors};
-use ndarray::{Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, Axis};
 
 impl<S: Scalar, C: Cell<S>> Model<S, C> {
     /// Writes step `t` of `inputs` as the cell reads it (normalised, or embedded) into `out`.
@@ -56,7 +57,8 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         linear::forward(yc, w, Some(b), y);
     }
 
-    /// VJP of the head: adds its parameter gradients to `grads` and writes `dyc`.
+    /// VJP of the head: adds its parameter gradients to `grads` and writes `dyc`. The weight
+    /// gradient is accumulated straight into `grads` (no `out × out` temporary per window).
     pub(crate) fn head_backward(
         &self,
         yc: ArrayView2<S>,
@@ -65,17 +67,46 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         dyc: ArrayViewMut2<S>,
     ) {
         let (iw, ib) = (self.idx.head_w, self.idx.head_b);
-        let o = yc.ncols();
-        let mut dw = Array2::zeros((o, o));
-        linear::backward(
-            yc,
-            self.params.mat(iw),
-            dy,
-            dw.view_mut(),
-            Some(grads.vec_mut(ib)),
-            Some((dyc, false)),
-        );
-        grads.mat_mut(iw).scaled_add(S::one(), &dw);
+        general_mat_mul(S::one(), &yc.t(), &dy, S::one(), &mut grads.mat_mut(iw));
+        grads
+            .vec_mut(ib)
+            .scaled_add(S::one(), &dy.sum_axis(Axis(0)));
+        let mut dyc = dyc;
+        general_mat_mul(S::one(), &dy, &self.params.mat(iw).t(), S::zero(), &mut dyc);
+    }
+
+    /// Writes the cell's input for each of `steps` (a sequence's inputs and a step, or `None`
+    /// for a step that must read zeros) into consecutive rows of `out`: one batched gather from
+    /// the embedding table for tokens, the normalised rows for real-valued data.
+    pub(crate) fn gather_inputs<'a>(
+        &self,
+        steps: impl ExactSizeIterator<Item = Option<(&'a Inputs<S>, usize)>>,
+        out: &mut [S],
+    ) where
+        S: 'a,
+    {
+        let width = self.cell.dims().input;
+        match self.idx.embed {
+            Some(e) => {
+                let ids = steps.map(|st| {
+                    st.map(|(inputs, t)| match inputs {
+                        Inputs::Tokens(tok) => tok[t] as usize,
+                        Inputs::Real(_) => unreachable!("the data was checked against the model"),
+                    })
+                });
+                embed::gather_rows(self.params.slice(e), width, ids, out);
+            }
+            None => {
+                for (row, st) in out.chunks_exact_mut(width).zip(steps) {
+                    match st {
+                        Some((inputs, t)) => {
+                            self.input_row(inputs, t, ArrayViewMut1::from(row));
+                        }
+                        None => row.fill(S::zero()),
+                    }
+                }
+            }
+        }
     }
 
     /// Writes step `t`'s normalised regression target into `out`.

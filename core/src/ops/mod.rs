@@ -7,6 +7,7 @@
 
 pub mod activation;
 pub mod elementwise;
+pub mod embed;
 pub mod linear;
 pub mod outer;
 pub mod recurrence;

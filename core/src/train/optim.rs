@@ -32,7 +32,15 @@ impl<S: Scalar> OptimState<S> {
 
     /// One update of `params` from `grads`; entries whose `frozen` flag is set are left exactly
     /// as they are.
+    ///
+    /// # Panics
+    /// If `params`, `grads` (and `frozen`) do not have the length the state was made for.
     pub fn step(&mut self, params: &mut [S], grads: &[S], frozen: Option<&[bool]>) {
+        let n = self.m.len();
+        assert!(
+            params.len() == n && grads.len() == n && frozen.is_none_or(|f| f.len() == n),
+            "optimizer state made for {n} parameters"
+        );
         self.t += 1;
         let lr = self.lr;
         match self.kind {
@@ -41,27 +49,86 @@ impl<S: Scalar> OptimState<S> {
                 let c1 = S::one() - b1.powi(self.t);
                 let c2 = S::one() - b2.powi(self.t);
                 let step = lr * c2.sqrt() / c1;
-                for i in 0..params.len() {
-                    if frozen.is_some_and(|f| f[i]) {
-                        continue;
-                    }
-                    let g = grads[i];
-                    self.m[i] = b1 * self.m[i] + (S::one() - b1) * g;
-                    self.v[i] = b2 * self.v[i] + (S::one() - b2) * g * g;
-                    params[i] -= step * self.m[i] / (self.v[i].sqrt() + eps);
-                }
+                let k = AdamConsts { b1, b2, eps, step };
+                for_each_trainable_run(n, frozen, |r| {
+                    adam_run(
+                        &mut params[r.clone()],
+                        &grads[r.clone()],
+                        &mut self.m[r.clone()],
+                        &mut self.v[r],
+                        k,
+                    )
+                });
             }
             Optimizer::Sgd { momentum } => {
                 let mu = S::from_f64(momentum);
-                for i in 0..params.len() {
-                    if frozen.is_some_and(|f| f[i]) {
-                        continue;
-                    }
-                    self.m[i] = mu * self.m[i] + grads[i];
-                    params[i] -= lr * self.m[i];
-                }
+                for_each_trainable_run(n, frozen, |r| {
+                    sgd_run(
+                        &mut params[r.clone()],
+                        &grads[r.clone()],
+                        &mut self.m[r],
+                        mu,
+                        lr,
+                    )
+                });
             }
         }
+    }
+}
+
+/// The constants of one Adam update.
+#[derive(Clone, Copy)]
+struct AdamConsts<S> {
+    b1: S,
+    b2: S,
+    eps: S,
+    step: S,
+}
+
+/// Calls `f` on every maximal run of entries not frozen. Freeze masks select whole tensors
+/// or large parts of them, so the runs are long and each goes through a loop over plain
+/// slices, which the compiler vectorises; testing the flag inside that loop would not be.
+fn for_each_trainable_run(
+    n: usize,
+    frozen: Option<&[bool]>,
+    mut f: impl FnMut(std::ops::Range<usize>),
+) {
+    let Some(mask) = frozen else {
+        f(0..n);
+        return;
+    };
+    let mut i = 0;
+    while i < n {
+        if mask[i] {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < n && !mask[i] {
+            i += 1;
+        }
+        f(start..i);
+    }
+}
+
+/// Adam on one run of entries. Every entry's arithmetic is the textbook update's, operation
+/// for operation (`(1 − β)` is a constant either way), so results do not depend on how the
+/// loop is vectorised.
+fn adam_run<S: Scalar>(p: &mut [S], g: &[S], m: &mut [S], v: &mut [S], k: AdamConsts<S>) {
+    let AdamConsts { b1, b2, eps, step } = k;
+    let (one_b1, one_b2) = (S::one() - b1, S::one() - b2);
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m = b1 * *m + one_b1 * g;
+        *v = b2 * *v + one_b2 * g * g;
+        *p -= step * *m / (v.sqrt() + eps);
+    }
+}
+
+/// SGD with momentum on one run of entries.
+fn sgd_run<S: Scalar>(p: &mut [S], g: &[S], m: &mut [S], mu: S, lr: S) {
+    for ((p, &g), m) in p.iter_mut().zip(g).zip(m.iter_mut()) {
+        *m = mu * *m + g;
+        *p -= lr * *m;
     }
 }
 
@@ -96,6 +163,60 @@ mod tests {
             }
             assert!(p[0].abs() < 1e-3 && p[1].abs() < 1e-3, "{kind:?}: {p:?}");
             assert_eq!(p[2], 5.0, "frozen entry untouched");
+        }
+    }
+
+    /// The update entry by entry, with the flag tested inside the loop: what the run-wise
+    /// loops must reproduce bit for bit.
+    fn naive_step(
+        kind: Optimizer,
+        t: i32,
+        lr: f32,
+        p: &mut [f32],
+        g: &[f32],
+        (m, v): (&mut [f32], &mut [f32]),
+        frozen: &[bool],
+    ) {
+        let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+        let step = lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+        for i in 0..p.len() {
+            if frozen[i] {
+                continue;
+            }
+            match kind {
+                Optimizer::Adam => {
+                    m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                    v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                    p[i] -= step * m[i] / (v[i].sqrt() + eps);
+                }
+                Optimizer::Sgd { momentum } => {
+                    m[i] = momentum as f32 * m[i] + g[i];
+                    p[i] -= lr * m[i];
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn run_wise_updates_equal_the_entry_by_entry_loop_bit_for_bit() {
+        let mut r = crate::Rng::new(4);
+        let n = 103;
+        let frozen: Vec<bool> = (0..n).map(|i| (20..37).contains(&i) || i == 90).collect();
+        for kind in [Optimizer::Adam, Optimizer::Sgd { momentum: 0.9 }] {
+            for mask in [None, Some(frozen.as_slice())] {
+                let mut p: Vec<f32> = (0..n).map(|_| r.normal() as f32).collect();
+                let mut q = p.clone();
+                let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
+                let mut o = OptimState::<f32>::new(kind, 0.01, n);
+                for t in 1..=5 {
+                    let g: Vec<f32> = (0..n).map(|_| r.normal() as f32).collect();
+                    o.step(&mut p, &g, mask);
+                    let all = vec![false; n];
+                    let fz = mask.unwrap_or(&all);
+                    naive_step(kind, t, 0.01, &mut q, &g, (&mut m, &mut v), fz);
+                    assert_eq!(p, q, "{kind:?}, mask {}, step {t}", mask.is_some());
+                }
+            }
         }
     }
 

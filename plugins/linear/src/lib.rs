@@ -87,15 +87,38 @@ impl<S: Scalar> Cell<S> for LinearCell {
         tape: Option<&mut Tape<S>>,
     ) {
         let (t, b, i) = xs.dim();
-        let x = Array2::from_shape_vec((t * b, i), xs.iter().copied().collect()).expect("sizes");
-        let mut y = Array2::zeros((t * b, self.dims.output));
-        linear::forward(x.view(), p.mat(W), Some(p.vec(B)), y.view_mut());
-        ys.assign(
-            &y.into_shape_with_order((t, b, self.dims.output))
-                .expect("contiguous"),
-        );
+        let o = self.dims.output;
+        // A window is one `(T·B) × in` matrix; contiguous windows (the engine's) are used in
+        // place, others are copied once.
+        let owned;
+        let x = match xs.as_slice() {
+            Some(v) => ArrayView2::from_shape((t * b, i), v).expect("sizes"),
+            None => {
+                owned = Array2::from_shape_vec((t * b, i), xs.iter().copied().collect())
+                    .expect("sizes");
+                owned.view()
+            }
+        };
+        match ys.as_slice_mut() {
+            Some(v) => linear::forward(
+                x,
+                p.mat(W),
+                Some(p.vec(B)),
+                ArrayViewMut2::from_shape((t * b, o), v).expect("sizes"),
+            ),
+            None => {
+                let mut y = Array2::zeros((t * b, o));
+                linear::forward(x, p.mat(W), Some(p.vec(B)), y.view_mut());
+                ys.assign(&y.into_shape_with_order((t, b, o)).expect("contiguous"));
+            }
+        }
         if let Some(tape) = tape {
-            tape.x = x;
+            // The tape keeps its buffer from window to window.
+            if tape.x.dim() == (t * b, i) {
+                tape.x.assign(&x);
+            } else {
+                tape.x = x.to_owned();
+            }
         }
     }
 
@@ -109,11 +132,19 @@ impl<S: Scalar> Cell<S> for LinearCell {
         dxs: Option<ArrayViewMut3<S>>,
     ) {
         let (t, b, o) = dys.dim();
-        let dy = Array2::from_shape_vec((t * b, o), dys.iter().copied().collect()).expect("sizes");
+        let owned;
+        let dy = match dys.as_slice() {
+            Some(v) => ArrayView2::from_shape((t * b, o), v).expect("sizes"),
+            None => {
+                owned = Array2::from_shape_vec((t * b, o), dys.iter().copied().collect())
+                    .expect("sizes");
+                owned.view()
+            }
+        };
         general_mat_mul(S::one(), &tape.x.t(), &dy, S::one(), &mut grads.mat_mut(W));
         grads.vec_mut(B).scaled_add(S::one(), &dy.sum_axis(Axis(0)));
         if let Some(dx) = dxs {
-            linear::backward_inputs(&[(dy.view(), p.mat(W))], dx);
+            linear::backward_inputs(&[(dy, p.mat(W))], dx);
         }
     }
 
