@@ -32,6 +32,21 @@ pub struct SidecarOut<S> {
     pub cache: Cache<S>,
 }
 
+/// Where a token of surprise `s` enters the cache: the `free` slot if there is one, else the
+/// slot of the lowest score held (the first of equals), if `s` is strictly above it.
+pub fn admission<S: Scalar>(free: Option<usize>, scores: &[S], s: S) -> Option<usize> {
+    free.or_else(|| {
+        let (at, low) = scores
+            .iter()
+            .enumerate()
+            .fold(
+                (0, S::infinity()),
+                |acc, (i, &v)| if v < acc.1 { (i, v) } else { acc },
+            );
+        (s > low).then_some(at)
+    })
+}
+
 /// Reads and updates the cache over `n` tokens.
 #[allow(clippy::too_many_arguments)]
 pub fn run<S: Scalar>(
@@ -58,18 +73,7 @@ pub fn run<S: Scalar>(
         for c in held.iter().flatten() {
             row[1 + c] = true;
         }
-        let free = held.iter().position(Option::is_none);
-        let slot = free.or_else(|| {
-            let (at, low) = scores
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, S::infinity()),
-                    |acc, (i, &v)| if v < acc.1 { (i, v) } else { acc },
-                );
-            (s > low).then_some(at)
-        });
-        if let Some(at) = slot {
+        if let Some(at) = admission(held.iter().position(Option::is_none), &scores, s) {
             held[at] = Some(slots + tok);
             scores[at] = s;
         }

@@ -360,19 +360,8 @@ pub fn sidecar_step<S: Scalar>(
     for (oi, &r) in o.iter_mut().zip(read.iter()) {
         *oi += r * gate;
     }
-    // Admission: a free slot, else the lowest score if this token beats it strictly.
     let free = (0..slots).find(|&c| !held(c));
-    let slot = free.or_else(|| {
-        let (at, low) = side
-            .scores
-            .iter()
-            .enumerate()
-            .fold(
-                (0, S::infinity()),
-                |acc, (i, &v)| if v < acc.1 { (i, v) } else { acc },
-            );
-        (surprise > low).then_some(at)
-    });
+    let slot = crate::sidecar::admission(free, side.scores, surprise);
     if let Some(at) = slot {
         side.keys[at * d..(at + 1) * d].copy_from_slice(hin.k);
         side.values[at * d..(at + 1) * d].copy_from_slice(hin.v);
