@@ -29,10 +29,6 @@ mod scalar;
 pub mod tensors;
 #[doc(hidden)]
 pub mod testkit;
-// The crate's MSRV became 1.89 (for the AVX-512 kernels), so clippy now suggests let chains;
-// the one `if` it flags in `train` (config.rs) is left to that module's owner, and this allow
-// goes when it is collapsed.
-#[allow(clippy::collapsible_if)]
 pub mod train;
 
 pub use cell::{Cell, Diagnostic, Dims};

@@ -118,14 +118,14 @@ impl TrainConfig {
                 "must be a finite number >= 0 (0 = no limit)",
             ));
         }
-        if let Optimizer::Sgd { momentum } = self.optimizer {
-            if !(0.0..1.0).contains(&momentum) {
-                return Err(Error::invalid_param(
-                    "momentum",
-                    momentum,
-                    "must be in [0, 1)",
-                ));
-            }
+        if let Optimizer::Sgd { momentum } = self.optimizer
+            && !(0.0..1.0).contains(&momentum)
+        {
+            return Err(Error::invalid_param(
+                "momentum",
+                momentum,
+                "must be in [0, 1)",
+            ));
         }
         Ok(())
     }
