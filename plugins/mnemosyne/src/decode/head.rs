@@ -99,6 +99,7 @@ impl<S: Scalar> MemScratch<S> {
 }
 
 /// `out = a − b`.
+#[inline(always)]
 fn sub_into<S: Scalar>(a: &[S], b: &[S], out: &mut [S]) {
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
         *o = x - y;
@@ -106,6 +107,7 @@ fn sub_into<S: Scalar>(a: &[S], b: &[S], out: &mut [S]) {
 }
 
 /// `ℓ = ½‖LN(z) − τ‖²`: writes `∂ℓ/∂z` to `g` and `LN(z) − τ` to `e`.
+#[inline(always)]
 fn ln_fused_grad<S: Scalar>(
     z: &[S],
     (gamma, beta): (&[S], &[S]),
@@ -131,6 +133,7 @@ fn ln_fused_grad<S: Scalar>(
 }
 
 /// `o = x + LN(z) γ + β`.
+#[inline(always)]
 fn ln_residual<S: Scalar>(
     x: &[S],
     z: &[S],
@@ -146,6 +149,7 @@ fn ln_residual<S: Scalar>(
 
 /// Writes the token into the memory (and momentum, and the snapshot at a chunk's end), reads
 /// the query through the written memory into `o`, and returns the token's surprise.
+#[inline(always)]
 pub fn memory_step<S: Scalar>(
     hin: &HeadIn<S>,
     phi: FastMut<S>,
@@ -315,6 +319,7 @@ pub fn memory_step<S: Scalar>(
 
 /// Adds the gated sidecar read to `o` (the cache as it was before this token), then offers
 /// the token to the cache.
+#[inline(always)]
 pub fn sidecar_step<S: Scalar>(
     hin: &HeadIn<S>,
     side: SidecarMut<S>,

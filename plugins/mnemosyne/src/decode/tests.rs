@@ -129,3 +129,34 @@ fn decode_in_f32_stays_within_rounding_of_the_tape() {
     let (out, state) = distance::<f32>(&p, &xs, 3);
     assert!(out < 1e-4 && state < 1e-4, "{out:e}, {state:e}");
 }
+
+/// The baseline build and the AVX2 build of the decode loops give the same bits (where the
+/// CPU has AVX2; elsewhere both runs take the baseline build).
+#[test]
+fn decode_builds_agree_bit_for_bit() {
+    use mnnn_core::kernels::Path;
+    let p = MnemosyneParams {
+        head_dim: 8,
+        chunk: 4,
+        ..MnemosyneParams::default()
+    };
+    let (c, params) = cell::<f32>(&p, 9);
+    let sh = crate::shapes::Shapes::new(&p, c.dims());
+    let mut rng = Rng::new(4);
+    let xs = inputs(&mut rng, 12, 2);
+    let run = |path: Path| {
+        let mut st = Tensors::zeros(c.state_layout().batched(2));
+        c.reset_state(&params, &mut st);
+        let mut sc = DecodeScratch::default();
+        let mut ys = Vec::new();
+        for x in &xs {
+            let x = x.mapv(|v| v as f32);
+            let mut y = Array2::zeros((2, 2));
+            super::step_on(path, &sh, &params, &mut st, x.view(), y.view_mut(), &mut sc);
+            ys.extend(y.iter().map(|v| v.to_bits()));
+        }
+        ys.extend(st.data().iter().map(|v| v.to_bits()));
+        ys
+    };
+    assert_eq!(run(Path::Portable), run(Path::Avx2));
+}
