@@ -571,21 +571,9 @@ unsafe fn tile<V: Vector, const R: usize, const NV: usize, const MASKED: bool>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::gemv::tests::values;
     use super::*;
     use ndarray::{Array2, ShapeBuilder, s};
-
-    /// Deterministic values in [-1, 1).
-    fn values(len: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 11) as f64 / (1_u64 << 52) as f64 - 1.0
-            })
-            .collect()
-    }
 
     fn matrix<S: Scalar>((rows, cols): (usize, usize), seed: u64) -> Array2<S> {
         let v = values(rows * cols, seed);

@@ -514,7 +514,7 @@ pub fn gemm_rows_acc_f64(y: &mut [f64], x: &[f64], w: &[f64], rows: usize) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// The (inputs, outputs) shapes of the recurrent cells.
@@ -539,8 +539,8 @@ mod tests {
         shapes
     }
 
-    /// Deterministic values in [-1, 1).
-    fn values(len: usize, seed: u64) -> Vec<f64> {
+    /// Deterministic values in [-1, 1) (the gemm tests draw from it too).
+    pub(in crate::kernels) fn values(len: usize, seed: u64) -> Vec<f64> {
         let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         (0..len)
             .map(|_| {
