@@ -39,10 +39,11 @@ pub struct DecodeScratch<S> {
     mem: MemScratch<S>,
 }
 
+/// `v` as `n` values: zeroed (reusing its allocation) only when its length changes, so later
+/// tokens keep the buffer as it is.
 fn sized<S: Scalar>(v: &mut Vec<S>, n: usize) {
     if v.len() != n {
-        v.clear();
-        v.resize(n, S::zero());
+        mnnn_core::buf::zeroed(v, n);
     }
 }
 
@@ -248,35 +249,17 @@ fn sequence<S: Scalar>(
             out.fill(S::zero());
             S::gemv_acc(out, a, blk(par(wi), l, w * hd));
         }
-        affine(
-            a,
-            blk(par(pi.lr_w), l, w * h_n),
-            blk(par(pi.lr_b), l, h_n),
-            &mut sc.lr,
-        );
-        if let Some((fw, fb, _)) = pi.forget {
-            affine(
-                a,
-                blk(par(fw), l, w * h_n),
-                blk(par(fb), l, h_n),
-                &mut sc.keep,
-            );
-        }
-        if let Some((mw, mb)) = pi.momentum {
-            affine(
-                a,
-                blk(par(mw), l, w * h_n),
-                blk(par(mb), l, h_n),
-                &mut sc.eta,
-            );
-        }
-        if let Some((sw, sb, _)) = pi.sidecar {
-            affine(
-                a,
-                blk(par(sw), l, w * h_n),
-                blk(par(sb), l, h_n),
-                &mut sc.side,
-            );
+        // Per-head rates and gates: one column per head.
+        let drop_third = |(w, b, _): (Idx, Idx, Idx)| (w, b);
+        for (wb, out) in [
+            (Some((pi.lr_w, pi.lr_b)), &mut sc.lr),
+            (pi.forget.map(drop_third), &mut sc.keep),
+            (pi.momentum, &mut sc.eta),
+            (pi.sidecar.map(drop_third), &mut sc.side),
+        ] {
+            if let Some((wi, bi)) = wb {
+                affine(a, blk(par(wi), l, w * h_n), blk(par(bi), l, h_n), out);
+            }
         }
         for hh in 0..h_n {
             let lh = l * h_n + hh;
