@@ -75,6 +75,21 @@ pub struct SegmentOut {
     pub surprise: Var,
 }
 
+impl SegmentOut {
+    /// The exact delta rule's output: reads, the one weight matrix after the block, surprise.
+    fn delta(o: Var, w_end: Var, surprise: Var) -> SegmentOut {
+        SegmentOut {
+            o,
+            phi: Fast {
+                w: vec![w_end],
+                b: vec![None],
+            },
+            momentum: None,
+            surprise,
+        }
+    }
+}
+
 /// LayerNorm's normalised rows and inverse deviations.
 fn ln_stats<S: Scalar>(t: &mut Tape<S>, z: Var) -> (Var, Var) {
     let mu = t.row_mean(z);
@@ -431,15 +446,7 @@ pub fn exact_segment<S: Scalar>(t: &mut Tape<S>, start: &Fast, tok: &Tokens) -> 
     let w_end = t.rows(packed, n, dk);
     let r = t.rows(packed, n + dk, n);
     let s = surprise(t, r, tok.v);
-    SegmentOut {
-        o,
-        phi: Fast {
-            w: vec![w_end],
-            b: vec![None],
-        },
-        momentum: None,
-        surprise: s,
-    }
+    SegmentOut::delta(o, w_end, s)
 }
 
 #[cfg(test)]
@@ -505,15 +512,7 @@ pub fn exact_segment_composed<S: Scalar>(
     let w_end = t.add(w_scaled, upd);
     debug_assert_eq!(t.dim(coef_col), (n, 1));
     let s = surprise(t, r, v);
-    SegmentOut {
-        o,
-        phi: Fast {
-            w: vec![w_end],
-            b: vec![None],
-        },
-        momentum: None,
-        surprise: s,
-    }
+    SegmentOut::delta(o, w_end, s)
 }
 
 /// A head's memory state as tape values.
