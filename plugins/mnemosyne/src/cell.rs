@@ -1,5 +1,5 @@
-//! The [`Cell`] implementation: batches are independent sequences, each run through
-//! [`program::run`] (in parallel for training windows).
+//! The [`Cell`] implementation: a batch's sequences are independent; each group of
+//! [`GROUP`] of them runs through [`program::run`] on one tape (groups in parallel).
 
 use crate::decode::{self, DecodeScratch};
 use crate::params::MnemosyneParams;
@@ -11,7 +11,14 @@ use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis, s};
 use rayon::prelude::*;
 use std::marker::PhantomData;
+use std::ops::Range;
 use std::sync::Arc;
+
+/// Sequences per tape in a batch window: a fixed count, never the thread count, so the order
+/// in which gradients are summed (and so every result) is the same on any machine; large
+/// enough that each primitive works on a stack, small enough that a training batch of 16
+/// keeps two cores busy.
+pub const GROUP: usize = 8;
 
 /// Block size of the exact delta-rule chunks in training windows.
 pub const EXACT_BLOCK: usize = 32;
@@ -28,7 +35,7 @@ pub struct MnemosyneCell<S> {
     _s: PhantomData<fn() -> S>,
 }
 
-/// One tape per sequence of the last training window.
+/// One tape per [`GROUP`] sequences of the last training window.
 #[derive(Debug, Default)]
 pub struct Tape<S> {
     seqs: Vec<SeqTape<S>>,
@@ -43,6 +50,8 @@ impl<S: Scalar> MnemosyneCell<S> {
         }
     }
 
+    /// Runs a batch window through one tape per [`GROUP`] sequences (in parallel when asked
+    /// and there is more than one).
     fn runs(
         &self,
         params: &Tensors<S>,
@@ -53,31 +62,20 @@ impl<S: Scalar> MnemosyneCell<S> {
         parallel: bool,
     ) -> Vec<SeqTape<S>> {
         let b = xs.dim().1;
-        if b == 1 {
-            // A batch of one is laid out exactly as one sequence: no copies (this is the
-            // streaming decode path).
-            let y = ys.index_axis_mut(Axis(1), 0);
-            return vec![program::run(
-                &self.sh,
-                params,
-                state,
-                xs.index_axis(Axis(1), 0),
-                y,
-                cut,
-            )];
+        if b <= GROUP {
+            // One tape: the batch's state is already laid out as that tape reads it.
+            return vec![program::run(&self.sh, params, state, xs, ys, cut)];
         }
-        let mut states: Vec<Tensors<S>> =
-            (0..b).map(|j| gather(state, &self.sh.state, j)).collect();
-        let mut outs: Vec<_> = ys.axis_iter_mut(Axis(1)).collect();
-        let work = |(j, (st, y)): (usize, (&mut Tensors<S>, &mut ArrayViewMut2<S>))| {
-            program::run(
-                &self.sh,
-                params,
-                st,
-                xs.index_axis(Axis(1), j),
-                y.view_mut(),
-                cut,
-            )
+        let layout = &self.sh.state;
+        let mut states: Vec<Tensors<S>> = (0..b)
+            .step_by(GROUP)
+            .map(|j| gather(state, layout, j..(j + GROUP).min(b)))
+            .collect();
+        let mut outs: Vec<_> = ys.axis_chunks_iter_mut(Axis(1), GROUP).collect();
+        let work = |(k, (st, y)): (usize, (&mut Tensors<S>, &mut ArrayViewMut3<S>))| {
+            let j = k * GROUP;
+            let x = xs.slice(s![.., j..(j + GROUP).min(b), ..]);
+            program::run(&self.sh, params, st, x, y.view_mut(), cut)
         };
         let tapes: Vec<SeqTape<S>> = if parallel {
             states
@@ -94,8 +92,8 @@ impl<S: Scalar> MnemosyneCell<S> {
                 .map(work)
                 .collect()
         };
-        for (j, st) in states.iter().enumerate() {
-            scatter(st, state, j);
+        for (k, st) in states.iter().enumerate() {
+            scatter(st, layout, state, k * GROUP);
         }
         tapes
     }
@@ -118,22 +116,23 @@ impl<S: Scalar> MnemosyneCell<S> {
     }
 }
 
-/// Sequence `j` of a batched tensor set, in the one-sequence `layout`.
-fn gather<S: Scalar>(batched: &Tensors<S>, layout: &Layout, j: usize) -> Tensors<S> {
-    let mut data = Vec::with_capacity(layout.total());
+/// Sequences `seqs` of a batched tensor set (`layout` is one sequence's), as a batch of
+/// their own.
+fn gather<S: Scalar>(batched: &Tensors<S>, layout: &Layout, seqs: Range<usize>) -> Tensors<S> {
+    let mut data = Vec::with_capacity(layout.total() * seqs.len());
     for (i, e) in layout.entries().iter().enumerate() {
         let n = e.len();
-        data.extend_from_slice(&batched.slice(i)[j * n..(j + 1) * n]);
+        data.extend_from_slice(&batched.slice(i)[seqs.start * n..seqs.end * n]);
     }
-    Tensors::from_vec(layout.clone(), data).expect("one sequence's layout")
+    Tensors::from_vec(layout.batched(seqs.len()), data).expect("the batched layout")
 }
 
-/// Writes one sequence's tensors into sequence `j` of a batched set.
-fn scatter<S: Scalar>(one: &Tensors<S>, batched: &mut Tensors<S>, j: usize) {
-    for i in 0..one.layout().len() {
-        let src = one.slice(i);
-        let n = src.len();
-        batched.slice_mut(i)[j * n..(j + 1) * n].copy_from_slice(src);
+/// Writes a batch gathered from sequence `j` on back into the whole batch's set.
+fn scatter<S: Scalar>(part: &Tensors<S>, layout: &Layout, batched: &mut Tensors<S>, j: usize) {
+    for (i, e) in layout.entries().iter().enumerate() {
+        let src = part.slice(i);
+        let at = j * e.len();
+        batched.slice_mut(i)[at..at + src.len()].copy_from_slice(src);
     }
 }
 
@@ -260,27 +259,30 @@ impl<S: Scalar> Cell<S> for MnemosyneCell<S> {
         mut dxs: Option<ArrayViewMut3<S>>,
     ) {
         let layout = &self.sh.state;
+        let b = dys.dim().1;
         let results: Vec<_> = tape
             .seqs
             .par_iter()
             .enumerate()
-            .map(|(j, seq)| {
-                let mut ds = gather(dstate, layout, j);
+            .map(|(k, seq)| {
+                let seqs = k * GROUP..((k + 1) * GROUP).min(b);
+                let mut ds = gather(dstate, layout, seqs.clone());
                 let mut g = Tensors::zeros_like(grads);
-                let r = seq.backward(dys.index_axis(Axis(1), j), &mut ds, &mut g);
-                (ds, g, r)
+                let dx = seq.backward(dys.slice(s![.., seqs, ..]), &mut ds, &mut g);
+                (ds, g, dx)
             })
             .collect();
-        // Summed in sequence order, so the result does not depend on the thread count.
-        for (j, (ds, g, dx)) in results.into_iter().enumerate() {
-            scatter(&ds, dstate, j);
+        // Summed in batch order, so the result does not depend on the thread count.
+        for (k, (ds, g, dx)) in results.into_iter().enumerate() {
+            scatter(&ds, layout, dstate, k * GROUP);
             grads
                 .data_mut()
                 .iter_mut()
                 .zip(g.data())
                 .for_each(|(a, b)| *a += *b);
             if let Some(d) = dxs.as_mut() {
-                d.index_axis_mut(Axis(1), j).assign(&dx);
+                let j = k * GROUP;
+                d.slice_mut(s![.., j..j + dx.dim().1, ..]).assign(&dx);
             }
         }
     }

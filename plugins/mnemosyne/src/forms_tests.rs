@@ -160,7 +160,7 @@ fn tape_run(su: &Setup, b: usize, exact: bool) -> Array2<f64> {
     };
     let (segs, _) = segments(st.q.nrows(), chunk, 0, cut);
     let out = memory::run_window(&mut t, su.head.memory, &hp, start, &win, &segs, exact);
-    t.value(out.o).clone()
+    t.value(out.o).to_owned()
 }
 
 const MEMORIES: [(Memory, bool); 4] = [
@@ -323,16 +323,20 @@ fn the_fused_delta_chunk_equals_its_composition() {
                 } else {
                     memory::exact_segment_composed(&mut t, &start, &tok)
                 };
-                let vals = [out.o, out.phi.w[0], out.surprise].map(|x| t.value(x).clone());
+                let vals = [out.o, out.phi.w[0], out.surprise].map(|x| t.value(x).to_owned());
                 let g = t.backward(&[
-                    (out.o, seeds.0.view()),
-                    (out.phi.w[0], seeds.1.view()),
-                    (out.surprise, seeds.2.view()),
+                    (out.o, seeds.0.view().insert_axis(ndarray::Axis(0))),
+                    (out.phi.w[0], seeds.1.view().insert_axis(ndarray::Axis(0))),
+                    (out.surprise, seeds.2.view().insert_axis(ndarray::Axis(0))),
                 ]);
                 let grads: Vec<Array2<f64>> = std::iter::once(w)
                     .chain([q, k, v, theta])
                     .chain(log_keep)
-                    .map(|x| g.get(x).cloned().unwrap_or_else(|| Array2::zeros(t.dim(x))))
+                    .map(|x| {
+                        g.get(x)
+                            .map(|v| v.to_owned())
+                            .unwrap_or_else(|| Array2::zeros(t.dim(x)))
+                    })
                     .collect();
                 (vals, grads)
             };

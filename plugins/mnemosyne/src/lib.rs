@@ -48,6 +48,8 @@
 //! # Ok::<(), mnnn_core::Error>(())
 //! ```
 
+#[cfg(test)]
+mod batch_tests;
 mod cell;
 mod decode;
 #[cfg(test)]

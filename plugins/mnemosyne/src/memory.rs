@@ -16,7 +16,7 @@
 
 use crate::params::Memory;
 use crate::schedule::Segment;
-use crate::tape::{Tape, Trans, Unary, Var};
+use crate::tape::{Tape, Trans, Unary, Update, Var};
 use mnnn_core::Scalar;
 use ndarray::Array2;
 
@@ -323,20 +323,24 @@ fn dual_end<S: Scalar>(
     };
     let g_row = last_row(t, c.gamma);
     let g_col = t.transpose(g_row);
-    let gw = t.mul_col(g, g_col);
-    let upd = t.matmul(x, gw, Trans::TN);
-    let mut w_end = scale_start(t, w);
+    let fnn = match (mom, c.mom) {
+        (Some(_), Some((f, _, _))) => Some(last_row(t, f)),
+        _ => None,
+    };
+    let a = c.b.map(|bc| last_row(t, bc));
+    let w_end = t.fast_update(Update {
+        w,
+        a,
+        m: mom.zip(fnn).map(|((sw, _), f)| (sw, f)),
+        x,
+        c: g_col,
+        g,
+    });
     let mut b_end = b.map(|b| scale_start(t, b));
-    if let (Some((sw, sb)), Some((f, _, _))) = (mom, c.mom) {
-        let fnn = last_row(t, f);
-        let m = t.mul_scalar(sw, fnn);
-        w_end = t.add(w_end, m);
-        if let (Some(be), Some(sb)) = (b_end, sb) {
-            let m = t.mul_scalar(sb, fnn);
-            b_end = Some(t.add(be, m));
-        }
+    if let (Some((_, Some(sb))), Some(fnn), Some(be)) = (mom, fnn, b_end) {
+        let m = t.mul_scalar(sb, fnn);
+        b_end = Some(t.add(be, m));
     }
-    w_end = t.sub(w_end, upd);
     if let Some(be) = b_end {
         let ub = t.matmul(g_row, g, Trans::NN);
         b_end = Some(t.sub(be, ub));
@@ -346,10 +350,14 @@ fn dual_end<S: Scalar>(
             let mn = last_row(t, m);
             let n_row = last_row(t, nm);
             let n_col = t.transpose(n_row);
-            let gn = t.mul_col(g, n_col);
-            let upd = t.matmul(x, gn, Trans::TN);
-            let s0 = t.mul_scalar(sw, mn);
-            let sw_end = t.sub(s0, upd);
+            let sw_end = t.fast_update(Update {
+                w: sw,
+                a: Some(mn),
+                m: None,
+                x,
+                c: n_col,
+                g,
+            });
             let sb_end = sb.map(|sb| {
                 let s0 = t.mul_scalar(sb, mn);
                 let ub = t.matmul(n_row, g, Trans::NN);
@@ -530,8 +538,8 @@ pub struct HeadState {
 pub struct WindowOut<S> {
     /// Reads, `T × d`.
     pub o: Var,
-    /// Every token's normalised surprise.
-    pub surprise: Vec<S>,
+    /// Every token's normalised surprise, per group.
+    pub surprise: Vec<Vec<S>>,
     /// The state after the window.
     pub state: HeadState,
 }
@@ -550,7 +558,7 @@ pub fn run_window<S: Scalar>(
     exact: bool,
 ) -> WindowOut<S> {
     let mut outs = Vec::with_capacity(segs.len());
-    let mut surprise = Vec::with_capacity(t.dim(win.q).0);
+    let mut surprise = vec![Vec::with_capacity(t.dim(win.q).0); t.groups(win.q)];
     for seg in segs {
         let (a, n) = (seg.start, seg.len);
         let tok = Tokens {
@@ -571,7 +579,9 @@ pub fn run_window<S: Scalar>(
             segment(t, memory, hp, &st.phi, st.momentum.as_ref(), at, &tok)
         };
         outs.push(out.o);
-        surprise.extend(t.value(out.surprise).iter().copied());
+        for (all, seg) in surprise.iter_mut().zip(t.stack(out.surprise).outer_iter()) {
+            all.extend(seg.iter().copied());
+        }
         st.phi = out.phi;
         st.momentum = out.momentum;
         if seg.closes && st.snapshot.is_some() {

@@ -1,4 +1,5 @@
-//! One sequence through the block stack over a window of tokens, recorded on a tape.
+//! A batch of sequences through the block stack over a window of tokens, recorded on one
+//! tape whose values stack the sequences (parameters are shared across the stack).
 //!
 //! Block: pre-RMSNorm → per-head memory read (+ gated sidecar read) → output projection →
 //! residual → pre-RMSNorm → GELU FFN → residual. Every path (step, chunked, training window)
@@ -11,14 +12,14 @@ use crate::sidecar::{self, Cache};
 use crate::tape::{Grads, Tape, Trans, Unary, Var};
 use mnnn_core::buf::mat;
 use mnnn_core::{Scalar, Tensors};
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{Array3, ArrayView2, ArrayView3, ArrayViewMut3};
 
 /// RMSNorm's floor.
 const NORM_EPS: f64 = 1e-6;
 /// ℓ2-normalisation floor of queries and keys.
 const L2_EPS: f64 = 1e-6;
 
-/// A tape of one sequence's window and where its inputs and outputs live.
+/// A tape of a batch's window and where its inputs and outputs live.
 #[derive(Debug, Default)]
 pub struct SeqTape<S> {
     tape: Tape<S>,
@@ -26,17 +27,47 @@ pub struct SeqTape<S> {
     y: Option<Var>,
     /// `(tensor, offset, var)` of every parameter block read.
     params: Vec<(Idx, usize, Var)>,
-    /// `(tensor, offset, var)` of every continuous state block read.
+    /// `(tensor, offset in one sequence's block, var)` of every continuous state block read.
     state_in: Vec<(Idx, usize, Var)>,
-    /// `(tensor, offset, var)` of every continuous state block written.
+    /// `(tensor, offset in one sequence's block, var)` of every continuous state block
+    /// written.
     state_out: Vec<(Idx, usize, Var)>,
 }
 
 struct Run<'a, S: Scalar> {
     sh: &'a Shapes,
+    groups: usize,
     params: &'a Tensors<S>,
     st: &'a Tensors<S>,
     t: SeqTape<S>,
+}
+
+/// The block at `off` (`rows × cols`) of each of `groups` sequences' copies of a tensor.
+fn gather_blocks<S: Scalar>(
+    data: &[S],
+    groups: usize,
+    off: usize,
+    rows: usize,
+    cols: usize,
+) -> Array3<S> {
+    let per = data.len() / groups;
+    let n = rows * cols;
+    let mut out = Vec::with_capacity(groups * n);
+    for g in 0..groups {
+        out.extend_from_slice(&data[g * per + off..g * per + off + n]);
+    }
+    Array3::from_shape_vec((groups, rows, cols), out).expect("sized")
+}
+
+/// Writes every group of `value` to its sequence's block at `off`.
+fn scatter_blocks<S: Scalar>(data: &mut [S], off: usize, value: &Array3<S>) {
+    let (groups, rows, cols) = value.dim();
+    let per = data.len() / groups;
+    let n = rows * cols;
+    for (g, m) in value.outer_iter().enumerate() {
+        let dst = &mut data[g * per + off..g * per + off + n];
+        dst.iter_mut().zip(m.iter()).for_each(|(a, b)| *a = *b);
+    }
 }
 
 /// Block `i` of a tensor stacked over layers (or layers × heads).
@@ -56,11 +87,15 @@ impl<S: Scalar> Run<'_, S> {
     }
 
     fn state(&mut self, idx: Idx, i: usize, rows: usize, cols: usize) -> Var {
-        let v = self
-            .t
-            .tape
-            .leaf_view(block(self.st.slice(idx), i, rows, cols));
-        self.t.state_in.push((idx, i * rows * cols, v));
+        let off = i * rows * cols;
+        let v = self.t.tape.leaf_stack(gather_blocks(
+            self.st.slice(idx),
+            self.groups,
+            off,
+            rows,
+            cols,
+        ));
+        self.t.state_in.push((idx, off, v));
         v
     }
 
@@ -97,7 +132,8 @@ impl<S: Scalar> Run<'_, S> {
     }
 }
 
-/// Where the first sequence of `st` stands inside its inner chunk (0 without chunks).
+/// Where the first sequence of `st` stands inside its inner chunk (0 without chunks; every
+/// sequence of a batch stands at the same place, since they advance together).
 pub fn chunk_position<S: Scalar>(sh: &Shapes, st: &Tensors<S>) -> usize {
     match sh.si.position {
         Some(i) => st.slice(i)[0]
@@ -108,19 +144,20 @@ pub fn chunk_position<S: Scalar>(sh: &Shapes, st: &Tensors<S>) -> usize {
     }
 }
 
-/// Runs one sequence's window `xs` (`T × input`) from its state `st` (one sequence's
-/// layout), writing the outputs to `ys` and the new state to `st`. Returns the tape.
+/// Runs a batch's window `xs` (`T × B × input`) from its state `st` (the batched layout of
+/// those `B` sequences), writing the outputs to `ys` (`T × B × output`) and the new state to
+/// `st`. Returns the tape.
 pub fn run<S: Scalar>(
     sh: &Shapes,
     params: &Tensors<S>,
     st: &mut Tensors<S>,
-    xs: ArrayView2<S>,
-    mut ys: ArrayViewMut2<S>,
+    xs: ArrayView3<S>,
+    mut ys: ArrayViewMut3<S>,
     cut: Cut,
 ) -> SeqTape<S> {
     let p = &sh.p;
     let (h_n, d, w) = (p.heads, sh.d, sh.width);
-    let len = xs.nrows();
+    let (len, groups, _) = xs.dim();
     let chunk = p.chunk;
     let position = chunk_position(sh, st);
     // Only the exact delta rule cuts by the caller's block; the mini-batch form cuts at the
@@ -133,12 +170,17 @@ pub fn run<S: Scalar>(
     let (segs, end_pos) = segments(len, chunk, position, cut);
     let mut r = Run {
         sh,
+        groups,
         params,
         st: &*st,
         t: SeqTape::default(),
     };
     let (pi, si) = (&sh.pi, &sh.si);
-    let x = r.t.tape.leaf_view(xs);
+    let x = r.t.tape.leaf_stack(
+        xs.permuted_axes([1, 0, 2])
+            .as_standard_layout()
+            .into_owned(),
+    );
     r.t.x = Some(x);
     let mut h = r.affine(x, (pi.in_w, pi.in_b), 0, sh.dims.input, w);
     let mut new_caches: Vec<(usize, Cache<S>)> = Vec::new();
@@ -222,11 +264,18 @@ pub fn run<S: Scalar>(
                 let kk = p.sidecar;
                 let keys = r.state(ki, lh, kk, d);
                 let values = r.state(vi, lh, kk, d);
-                let held = lh * kk..(lh + 1) * kk;
-                let scores = r.st.slice(sci)[held.clone()].to_vec();
-                let used = r.st.slice(ui)[held]
-                    .iter()
-                    .map(|u| u.as_f64() > 0.5)
+                let per = sh.state.entries()[sci].len();
+                let held = |g: usize| g * per + lh * kk..g * per + (lh + 1) * kk;
+                let scores = (0..groups)
+                    .map(|g| r.st.slice(sci)[held(g)].to_vec())
+                    .collect();
+                let used = (0..groups)
+                    .map(|g| {
+                        r.st.slice(ui)[held(g)]
+                            .iter()
+                            .map(|u| u.as_f64() > 0.5)
+                            .collect()
+                    })
                     .collect();
                 let tp = &mut r.t.tape;
                 let null = tp.cols(null_all, hd, 1);
@@ -267,74 +316,86 @@ pub fn run<S: Scalar>(
     let a = r.t.tape.rms_norm(h, g, NORM_EPS);
     let y = r.affine(a, (pi.out_w, pi.out_b), 0, w, sh.dims.output);
     r.t.y = Some(y);
-    ys.assign(r.t.tape.value(y));
+    ys.assign(&r.t.tape.stack(y).view().permuted_axes([1, 0, 2]));
     // Write the new state back.
     let mut tape = r.t;
     for &(idx, off, v) in &tape.state_out {
-        let val = tape.tape.value(v);
-        let dst = &mut st.slice_mut(idx)[off..off + val.len()];
-        dst.iter_mut().zip(val.iter()).for_each(|(a, b)| *a = *b);
+        scatter_blocks(st.slice_mut(idx), off, tape.tape.stack(v));
     }
     if let Some((ki, vi, sci, ui)) = si.sidecar {
         let kk = p.sidecar;
+        let per = sh.state.entries()[sci].len();
         for (lh, c) in &new_caches {
             for (idx, var) in [(ki, c.keys), (vi, c.values)] {
-                let val = tape.tape.value(var);
-                st.slice_mut(idx)[lh * kk * d..(lh + 1) * kk * d]
-                    .iter_mut()
-                    .zip(val.iter())
-                    .for_each(|(a, b)| *a = *b);
+                scatter_blocks(st.slice_mut(idx), lh * kk * d, tape.tape.stack(var));
                 tape.state_out.push((idx, lh * kk * d, var));
             }
-            st.slice_mut(sci)[lh * kk..(lh + 1) * kk].copy_from_slice(&c.scores);
-            for (dst, &u) in st.slice_mut(ui)[lh * kk..(lh + 1) * kk]
-                .iter_mut()
-                .zip(&c.used)
-            {
-                *dst = if u { S::one() } else { S::zero() };
+            for (g, (scores, used)) in c.scores.iter().zip(&c.used).enumerate() {
+                let held = g * per + lh * kk..g * per + (lh + 1) * kk;
+                st.slice_mut(sci)[held.clone()].copy_from_slice(scores);
+                for (dst, &u) in st.slice_mut(ui)[held].iter_mut().zip(used) {
+                    *dst = if u { S::one() } else { S::zero() };
+                }
             }
         }
     }
     if let Some(i) = si.position {
-        st.slice_mut(i)[0] = S::from_f64(end_pos as f64);
+        st.slice_mut(i).fill(S::from_f64(end_pos as f64));
     }
     tape
 }
 
 impl<S: Scalar> SeqTape<S> {
-    /// Backpropagates `dys` (`T × output`) and `dstate` (one sequence's `∂L/∂state` after the
-    /// window; replaced by the gradient before it), adding parameter gradients to `grads`;
-    /// returns `∂L/∂x`.
+    /// Backpropagates `dys` (`T × B × output`) and `dstate` (the batch's `∂L/∂state` after
+    /// the window; replaced by the gradient before it), adding parameter gradients to
+    /// `grads`; returns `∂L/∂x` (`T × B × input`).
     pub fn backward(
         &self,
-        dys: ArrayView2<S>,
+        dys: ArrayView3<S>,
         dstate: &mut Tensors<S>,
         grads: &mut Tensors<S>,
-    ) -> Array2<S> {
+    ) -> Array3<S> {
         let y = self.y.expect("a recorded window");
-        let seeds: Vec<(Var, ArrayView2<S>)> = std::iter::once((y, dys))
-            .chain(self.state_out.iter().map(|&(idx, off, v)| {
+        let dy = dys
+            .permuted_axes([1, 0, 2])
+            .as_standard_layout()
+            .into_owned();
+        let outs: Vec<(Var, Array3<S>)> = self
+            .state_out
+            .iter()
+            .map(|&(idx, off, v)| {
                 let (r, c) = self.tape.dim(v);
-                (v, mat(&dstate.slice(idx)[off..off + r * c], r, c))
-            }))
+                let groups = self.tape.groups(v);
+                (v, gather_blocks(dstate.slice(idx), groups, off, r, c))
+            })
+            .collect();
+        let seeds: Vec<(Var, ArrayView3<S>)> = std::iter::once((y, dy.view()))
+            .chain(outs.iter().map(|(v, a)| (*v, a.view())))
             .collect();
         let g: Grads<S> = self.tape.backward(&seeds);
         for &(idx, off, v) in &self.params {
-            if let Some(gv) = g.get(v) {
+            if let Some(gv) = g.stack(v) {
                 let dst = &mut grads.slice_mut(idx)[off..off + gv.len()];
                 dst.iter_mut().zip(gv.iter()).for_each(|(a, b)| *a += *b);
             }
         }
         dstate.fill(S::zero());
         for &(idx, off, v) in &self.state_in {
-            if let Some(gv) = g.get(v) {
-                let dst = &mut dstate.slice_mut(idx)[off..off + gv.len()];
-                dst.iter_mut().zip(gv.iter()).for_each(|(a, b)| *a += *b);
+            if let Some(gv) = g.stack(v) {
+                scatter_blocks(dstate.slice_mut(idx), off, gv);
             }
         }
         let x = self.x.expect("input");
-        g.get(x)
-            .cloned()
-            .unwrap_or_else(|| Array2::zeros(self.tape.dim(x)))
+        match g.stack(x) {
+            Some(dx) => dx
+                .view()
+                .permuted_axes([1, 0, 2])
+                .as_standard_layout()
+                .into_owned(),
+            None => {
+                let (gs, t, n) = self.tape.stack(x).dim();
+                Array3::zeros((t, gs, n))
+            }
+        }
     }
 }

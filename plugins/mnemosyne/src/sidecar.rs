@@ -18,10 +18,10 @@ pub struct Cache<S> {
     pub keys: Var,
     /// `K × d` values.
     pub values: Var,
-    /// Retention score per slot.
-    pub scores: Vec<S>,
-    /// Whether each slot holds an entry.
-    pub used: Vec<bool>,
+    /// Retention score per slot, per group.
+    pub scores: Vec<Vec<S>>,
+    /// Whether each slot holds an entry, per group.
+    pub used: Vec<Vec<bool>>,
 }
 
 /// What the sidecar adds to the head's read, and the cache after the window.
@@ -47,7 +47,8 @@ pub fn admission<S: Scalar>(free: Option<usize>, scores: &[S], s: S) -> Option<u
     })
 }
 
-/// Reads and updates the cache over `n` tokens.
+/// Reads and updates the cache over `n` tokens, for every group (`surprise` holds each
+/// group's token scores).
 #[allow(clippy::too_many_arguments)]
 pub fn run<S: Scalar>(
     t: &mut Tape<S>,
@@ -55,28 +56,38 @@ pub fn run<S: Scalar>(
     q: Var,
     k: Var,
     v: Var,
-    surprise: &[S],
+    surprise: &[Vec<S>],
     null: Var,
     gate: Var,
 ) -> SidecarOut<S> {
-    let slots = cache.used.len();
-    let n = t.dim(q).0;
-    let d = t.dim(q).1;
+    let groups = cache.used.len();
+    let slots = cache.used[0].len();
+    let (n, d) = t.dim(q);
     // Candidates: the K slots as they were, then the window's tokens.
     let width = 1 + slots + n;
-    let mut mask = vec![false; n * width];
-    let mut held: Vec<Option<usize>> = (0..slots).map(|i| cache.used[i].then_some(i)).collect();
-    let mut scores = cache.scores.clone();
-    for (tok, &s) in surprise.iter().enumerate() {
-        let row = &mut mask[tok * width..(tok + 1) * width];
-        row[0] = true;
-        for c in held.iter().flatten() {
-            row[1 + c] = true;
+    let mut mask = vec![false; groups * n * width];
+    let mut index = Vec::with_capacity(groups * slots);
+    let (mut scores_out, mut used_out) = (Vec::new(), Vec::new());
+    for (g, mask) in mask.chunks_exact_mut(n * width).enumerate() {
+        let mut held: Vec<Option<usize>> = cache.used[g]
+            .iter()
+            .enumerate()
+            .map(|(i, &u)| u.then_some(i))
+            .collect();
+        let mut scores = cache.scores[g].clone();
+        for (tok, (row, &s)) in mask.chunks_exact_mut(width).zip(&surprise[g]).enumerate() {
+            row[0] = true;
+            for c in held.iter().flatten() {
+                row[1 + c] = true;
+            }
+            if let Some(at) = admission(held.iter().position(Option::is_none), &scores, s) {
+                held[at] = Some(slots + tok);
+                scores[at] = s;
+            }
         }
-        if let Some(at) = admission(held.iter().position(Option::is_none), &scores, s) {
-            held[at] = Some(slots + tok);
-            scores[at] = s;
-        }
+        index.extend(held.iter().enumerate().map(|(i, c)| c.unwrap_or(i)));
+        used_out.push(held.iter().map(Option::is_some).collect());
+        scores_out.push(scores);
     }
     let cand_k = t.concat_rows(vec![cache.keys, k]);
     let cand_v = t.concat_rows(vec![cache.values, v]);
@@ -89,12 +100,6 @@ pub fn run<S: Scalar>(
     let p = t.cols(p, 1, slots + n);
     let read = t.matmul(p, cand_v, Trans::NN);
     let o = t.mul_col(read, gate);
-    let index: Vec<usize> = held
-        .iter()
-        .enumerate()
-        .map(|(i, c)| c.unwrap_or(i))
-        .collect();
-    let used = held.iter().map(Option::is_some).collect();
     let keys = t.gather_rows(cand_k, index.clone());
     let values = t.gather_rows(cand_v, index);
     SidecarOut {
@@ -102,8 +107,8 @@ pub fn run<S: Scalar>(
         cache: Cache {
             keys,
             values,
-            scores,
-            used,
+            scores: scores_out,
+            used: used_out,
         },
     }
 }
@@ -121,8 +126,8 @@ mod tests {
         let cache = Cache {
             keys: t.leaf(Array2::zeros((2, 2))),
             values: t.leaf(array![[1.0, 0.0], [9.0, 9.0]]),
-            scores: vec![0.5, 0.0],
-            used: vec![true, false],
+            scores: vec![vec![0.5, 0.0]],
+            used: vec![vec![true, false]],
         };
         let q = t.leaf(array![[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]);
         let k = t.leaf(Array2::zeros((4, 2)));
@@ -131,7 +136,16 @@ mod tests {
         let gate = t.leaf(Array2::ones((4, 1)));
         // Token 0 fills the free slot; token 1 evicts token 0 (the lowest score); token 2 is
         // below every score held; token 3 only ties the lowest, which is not enough.
-        let out = run(&mut t, &cache, q, k, v, &[0.2, 0.9, 0.1, 0.5], null, gate);
+        let out = run(
+            &mut t,
+            &cache,
+            q,
+            k,
+            v,
+            &[vec![0.2, 0.9, 0.1, 0.5]],
+            null,
+            gate,
+        );
         let want = array![
             [1.0 / 2.0, 0.0],
             [1.0 / 3.0, 1.0 / 3.0],
@@ -139,12 +153,12 @@ mod tests {
             [3.0 / 3.0, 2.0 / 3.0],
         ];
         assert!(
-            (t.value(out.o) - &want).iter().all(|e| e.abs() < 1e-12),
+            (&t.value(out.o) - &want).iter().all(|e| e.abs() < 1e-12),
             "{}",
             t.value(out.o)
         );
-        assert_eq!(out.cache.scores, vec![0.5, 0.9]);
-        assert_eq!(out.cache.used, vec![true, true]);
-        assert_eq!(t.value(out.cache.values), &array![[1.0, 0.0], [2.0, 2.0]]);
+        assert_eq!(out.cache.scores, vec![vec![0.5, 0.9]]);
+        assert_eq!(out.cache.used, vec![vec![true, true]]);
+        assert_eq!(t.value(out.cache.values), array![[1.0, 0.0], [2.0, 2.0]]);
     }
 }

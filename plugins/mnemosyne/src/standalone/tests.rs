@@ -76,8 +76,8 @@ fn on_tape(st: &Stream, w0: &Array2<f64>, chunk: usize, form: Form) -> (Array2<f
             Form::Dual => memory::segment(&mut tape, Memory::Linear, &hp, &phi, None, &phi, &tok),
             Form::Delta => memory::exact_segment(&mut tape, &phi, &tok),
         };
-        out.slice_mut(rows).assign(tape.value(o.o));
-        w = tape.value(o.phi.w[0]).clone();
+        out.slice_mut(rows).assign(&tape.value(o.o));
+        w = tape.value(o.phi.w[0]).to_owned();
     }
     (out, w)
 }

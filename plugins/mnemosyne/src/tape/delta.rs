@@ -157,7 +157,11 @@ pub(crate) struct Grads<S> {
 }
 
 /// The VJP: `value` is [`forward`]'s output and `dout` its cotangent.
-pub(crate) fn backward<S: Scalar>(x: &In<S>, value: &Array2<S>, dout: ArrayView2<S>) -> Grads<S> {
+pub(crate) fn backward<S: Scalar>(
+    x: &In<S>,
+    value: ArrayView2<S>,
+    dout: ArrayView2<S>,
+) -> Grads<S> {
     let (n, dk) = x.k.dim();
     let c = coeffs(x);
     let r = value.slice(s![n + dk.., ..]);

@@ -22,15 +22,15 @@ fn check(name: &str, inputs: Vec<Array2<f64>>, build: &Build) {
     };
     let (t, vars, out) = run(&inputs);
     let w = random(&mut rng, t.dim(out).0, t.dim(out).1);
-    let g = t.backward(&[(out, w.view())]);
+    let g = t.backward(&[(out, w.view().insert_axis(Axis(0)))]);
     let loss = |xs: &[Array2<f64>]| {
         let (t, _, o) = run(xs);
-        (t.value(o) * &w).sum()
+        (&t.value(o) * &w).sum()
     };
     for (k, v) in vars.iter().enumerate() {
         let ana = g
             .get(*v)
-            .cloned()
+            .map(|g| g.to_owned())
             .unwrap_or_else(|| Array2::zeros(inputs[k].dim()));
         let (rows, cols) = inputs[k].dim();
         let mut x = inputs[k].as_slice().expect("standard layout").to_vec();
@@ -175,11 +175,45 @@ fn the_solve_inverts_its_matrix() {
     let y = random(&mut r, 5, 2);
     let x = forward_substitute(a.view(), y.view());
     let mut full = a.clone();
-    tril_in_place(&mut full, true);
+    tril_in_place(&mut full.view_mut(), true);
     full += &Array2::eye(5);
     let back = full.dot(&x);
     assert!((&back - &y).iter().all(|e| e.abs() < 1e-12));
     let z = back_substitute_transposed(a.view(), y.view());
     let back = full.t().dot(&z);
     assert!((&back - &y).iter().all(|e| e.abs() < 1e-12));
+}
+
+#[test]
+fn the_fused_fast_update() {
+    let mut r = Rng::new(5);
+    let ins = vec![
+        random(&mut r, 3, 4),
+        random(&mut r, 1, 1),
+        random(&mut r, 3, 4),
+        random(&mut r, 1, 1),
+        random(&mut r, 5, 3),
+        random(&mut r, 5, 1),
+        random(&mut r, 5, 4),
+    ];
+    check("fast_update", ins.clone(), &|t, v| {
+        t.fast_update(Update {
+            w: v[0],
+            a: Some(v[1]),
+            m: Some((v[2], v[3])),
+            x: v[4],
+            c: v[5],
+            g: v[6],
+        })
+    });
+    check("fast_update bare", ins, &|t, v| {
+        t.fast_update(Update {
+            w: v[0],
+            a: None,
+            m: None,
+            x: v[4],
+            c: v[5],
+            g: v[6],
+        })
+    });
 }
