@@ -64,9 +64,11 @@ fn scatter_blocks<S: Scalar>(data: &mut [S], off: usize, value: &Array3<S>) {
     let (groups, rows, cols) = value.dim();
     let per = data.len() / groups;
     let n = rows * cols;
-    for (g, m) in value.outer_iter().enumerate() {
-        let dst = &mut data[g * per + off..g * per + off + n];
-        dst.iter_mut().zip(m.iter()).for_each(|(a, b)| *a = *b);
+    let src = value
+        .as_slice()
+        .expect("tape values are in standard layout");
+    for (g, m) in src.chunks_exact(n).enumerate() {
+        data[g * per + off..g * per + off + n].copy_from_slice(m);
     }
 }
 

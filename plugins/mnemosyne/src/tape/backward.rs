@@ -116,20 +116,14 @@ impl<S: Scalar> Tape<S> {
             Op::MatMul(a, b, t) => self.matmul_vjp(*a, *b, *t, d, g),
             Op::Bin(a, b, op) => {
                 let (x, y) = (self.stack(*a), self.stack(*b));
-                match op {
-                    Bin::Add => {
-                        self.acc(g, *a, d.view());
-                        self.acc(g, *b, d.view());
-                    }
-                    Bin::Sub => {
-                        self.acc(g, *a, d.view());
-                        self.acc_owned(g, *b, d.mapv(|v| -v));
-                    }
-                    Bin::Mul => {
-                        self.acc_owned(g, *a, d * y);
-                        self.acc_owned(g, *b, d * x);
-                    }
-                }
+                let (one, minus) = (S::one(), -S::one());
+                let (ya, xb, sign_b) = match op {
+                    Bin::Add => (None, None, one),
+                    Bin::Sub => (None, None, minus),
+                    Bin::Mul => (Some(y), Some(x), one),
+                };
+                super::broadcast::accumulate(self.slot(g, *a), d, ya, one);
+                super::broadcast::accumulate(self.slot(g, *b), d, xb, sign_b);
             }
             Op::Scale(a, k) => {
                 let k = *k;
