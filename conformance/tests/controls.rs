@@ -20,7 +20,8 @@ const CHUNK_SKIP: u8 = 3;
 const GRAD_SIGN: u8 = 4;
 const SEED_IGNORED: u8 = 5;
 const WIDE_PANIC: u8 = 6;
-const NAMES: [&str; 7] = [
+const FRESH_GRAD: u8 = 7;
+const NAMES: [&str; 8] = [
     "ctl-ok",
     "ctl-growing",
     "ctl-snapshot-gap",
@@ -28,9 +29,11 @@ const NAMES: [&str; 7] = [
     "ctl-grad-sign",
     "ctl-seed-ignored",
     "ctl-wide-panic",
+    "ctl-fresh-grad",
 ];
 
-/// A leaky linear memory `h_t = a ⊙ h_{t−1} + x_t W`, `y_t = h_t V`, with defect `D`.
+/// A leaky linear memory `h_t = a ⊙ h_{t−1} + x_t W`, `y_t = h_t V`, starting from a learned
+/// `h_0`, with defect `D`.
 #[derive(Clone, Debug)]
 struct Leaky<const D: u8> {
     dims: Dims,
@@ -65,6 +68,7 @@ type ArrayView2Owned<S> = (Array2<S>, Array2<S>); // (x_t, h_{t−1})
 const W: usize = 0;
 const A: usize = 1;
 const V: usize = 2;
+const H0: usize = 3;
 
 impl<const D: u8> Leaky<D> {
     fn check_width(&self) {
@@ -87,6 +91,7 @@ impl<S: Scalar, const D: u8> Cell<S> for Leaky<D> {
             .with("w", &[self.dims.input, self.hidden])
             .with("a", &[self.hidden])
             .with("v", &[self.hidden, self.dims.output])
+            .with("h0", &[self.hidden])
     }
 
     fn state_layout(&self) -> Layout {
@@ -98,6 +103,20 @@ impl<S: Scalar, const D: u8> Cell<S> for Leaky<D> {
         let rng = if D == SEED_IGNORED { &mut fixed } else { rng };
         for v in params.data_mut() {
             *v = S::from_f64(rng.uniform_in(-0.5, 0.5));
+        }
+    }
+
+    fn reset_state(&self, p: &Tensors<S>, state: &mut Tensors<S>) {
+        for mut row in state.mat_mut(0).rows_mut() {
+            row.assign(&p.vec(H0));
+        }
+    }
+
+    fn reset_state_backward(&self, _p: &Tensors<S>, dstate: &Tensors<S>, grads: &mut Tensors<S>) {
+        if D != FRESH_GRAD {
+            grads
+                .vec_mut(H0)
+                .scaled_add(S::one(), &dstate.mat(0).sum_axis(Axis(0)));
         }
     }
 
@@ -259,6 +278,7 @@ mnnn_core::register!(Leaky<CHUNK_SKIP>);
 mnnn_core::register!(Leaky<GRAD_SIGN>);
 mnnn_core::register!(Leaky<SEED_IGNORED>);
 mnnn_core::register!(Leaky<WIDE_PANIC>);
+mnnn_core::register!(Leaky<FRESH_GRAD>);
 
 fn caught(name: &str, property: Property, expect: &str) {
     let report = Suite::new().check_only(name, &[property]).unwrap();
@@ -311,6 +331,15 @@ fn a_chunked_path_that_skips_steps_is_caught_by_chunked() {
 #[test]
 fn a_sign_error_in_the_gradient_is_caught_by_gradients() {
     caught("ctl-grad-sign", Property::Gradients, "parameter 'a'");
+}
+
+#[test]
+fn a_learned_initial_state_left_untrained_is_caught_by_gradients() {
+    caught(
+        "ctl-fresh-grad",
+        Property::Gradients,
+        "parameter 'h0' from a fresh state",
+    );
 }
 
 #[test]

@@ -59,6 +59,21 @@ pub trait Cell<S: Scalar>: Clone + Send + Sync + 'static {
         state.fill(S::zero());
     }
 
+    /// The vector–Jacobian product of [`Cell::reset_state`]: given `dstate`, `∂L/∂state` of a
+    /// freshly reset batched state, **adds** to `grads` what it says about the parameters the
+    /// fresh state is made of (a learned initial memory, say). Training calls it for every
+    /// window that starts from a reset, so such parameters are trained like any other. The
+    /// default (a fresh state that does not depend on the parameters) adds nothing; a cell
+    /// that overrides [`Cell::reset_state`] with parameters must override this too (the
+    /// conformance suite's gradient property checks it from a fresh state).
+    fn reset_state_backward(
+        &self,
+        _params: &Tensors<S>,
+        _dstate: &Tensors<S>,
+        _grads: &mut Tensors<S>,
+    ) {
+    }
+
     /// One step for `B` sequences at once: reads `x` (`B × input`), advances `state`, writes
     /// `y` (`B × output`).
     fn step(

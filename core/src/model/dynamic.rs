@@ -92,7 +92,10 @@ pub trait DynModel<S: Scalar>: Send + Sync {
     /// targets for regression).
     fn loss(&self, data: &Dataset<S>, state0: Option<&Tensors<S>>) -> Result<f64>;
 
-    /// [`DynModel::loss`] with its gradients by full backpropagation through time.
+    /// [`DynModel::loss`] with its gradients by full backpropagation through time. From a
+    /// fresh state (`state0` `None`) the parameter gradients include the path through that
+    /// state, for a cell whose fresh state is made of parameters; from a given `state0` that
+    /// state is an input, and its gradient is [`Gradients::state`].
     fn gradients(
         &self,
         data: &Dataset<S>,

@@ -469,6 +469,12 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                         grads.fill(S::zero());
                         dstate.fill(S::zero());
                         self.backward_window(at, &mut w, &tape, &mut dstate, &mut grads, false);
+                        if off == 0 {
+                            // The window began at the reset state, itself a function of the
+                            // parameters; a later window began at a carried, detached state.
+                            self.cell
+                                .reset_state_backward(&self.params, &dstate, &mut grads);
+                        }
                         if let Some(f) = &self.frozen {
                             for (g, &fz) in grads.data_mut().iter_mut().zip(f) {
                                 if fz {
@@ -587,6 +593,10 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         let mut params = Tensors::zeros_like(&self.params);
         let mut dstate = Tensors::zeros_like(&state);
         self.backward_window(at, &mut w, &tape, &mut dstate, &mut params, true);
+        if state0.is_none() {
+            self.cell
+                .reset_state_backward(&self.params, &dstate, &mut params);
+        }
         let dxs = ArrayView3::from_shape((len, b, self.cell.dims().input), &w.dxs[..])
             .expect("every row's input gradient");
         let inputs = tracks

@@ -224,6 +224,33 @@ impl<S: Scalar> Cell<S> for MnemosyneCell<S> {
         }
     }
 
+    fn reset_state_backward(
+        &self,
+        _params: &Tensors<S>,
+        dstate: &Tensors<S>,
+        grads: &mut Tensors<S>,
+    ) {
+        let si = &self.sh.si;
+        // Every sequence's copy of the initial memory (and its snapshot's) came from the same
+        // parameters, so their gradients sum into them.
+        let add = |grads: &mut Tensors<S>, dst: &[Idx], src: &[Idx]| {
+            for (&d, &s) in dst.iter().zip(src) {
+                let to = grads.slice_mut(s);
+                let n = to.len();
+                for chunk in dstate.slice(d).chunks_exact(n) {
+                    to.iter_mut().zip(chunk).for_each(|(g, v)| *g += *v);
+                }
+            }
+        };
+        let pi = &self.sh.pi;
+        let init_b: Vec<Idx> = pi.init.b.iter().flatten().copied().collect();
+        for f in std::iter::once(&si.phi).chain(si.snapshot.as_ref()) {
+            add(grads, &f.w, &pi.init.w);
+            let b: Vec<Idx> = f.b.iter().flatten().copied().collect();
+            add(grads, &b, &init_b);
+        }
+    }
+
     fn step(
         &self,
         params: &Tensors<S>,

@@ -104,3 +104,54 @@ fn a_long_chunked_stream_follows_the_step_loop() {
         assert!(err < 1e-10, "{params}: state {err:e} from the step loop");
     }
 }
+
+/// The learned initial memory is trained: one plain SGD update over the whole data as one
+/// batch moves every parameter, the initial memory's included, by exactly `−lr ×` the
+/// gradient from a fresh state (which the conformance suite checks by finite differences).
+#[test]
+fn one_update_moves_the_initial_memory_by_its_gradient() {
+    use mnnn_core::train::{Optimizer, StatePolicy, TrainConfig};
+    let mut m = model("(layers: 1, heads: 2, head_dim: 4, memory: \"mlp\", chunk: 3, sidecar: 2)");
+    let mut rng = Rng::new(8);
+    let data = mnnn_core::gradcheck::regression_data(&mut rng, &[9, 9, 9], 3, 2, 1.0);
+    let (_, g) = m.gradients(&data, None).unwrap();
+    let before = m.params().clone();
+    let lr = 0.05;
+    let cfg = TrainConfig {
+        epochs: 1,
+        batch_size: 3,
+        window: 0,
+        state: StatePolicy::Reset,
+        optimizer: Optimizer::Sgd { momentum: 0.0 },
+        learning_rate: lr,
+        clip: 0.0,
+        validation: 0.0,
+        patience: 0,
+        normalize: false,
+        max_updates: 1,
+        ..TrainConfig::default()
+    };
+    m.fit(&data, &cfg, &mut |_| {}).unwrap();
+    let layout = before.layout().clone();
+    let mut moved_init = 0.0f64;
+    for (i, e) in layout.entries().iter().enumerate() {
+        for ((a, b), d) in m
+            .params()
+            .slice(i)
+            .iter()
+            .zip(before.slice(i))
+            .zip(g.params.slice(i))
+        {
+            let want = b - lr * d;
+            assert!(
+                (a - want).abs() <= 1e-10 * (1.0 + want.abs()),
+                "'{}': {a} after the update, {want} from the gradient",
+                e.name
+            );
+            if e.name.starts_with("init.") {
+                moved_init = moved_init.max((a - b).abs());
+            }
+        }
+    }
+    assert!(moved_init > 1e-6, "the initial memory did not move");
+}
