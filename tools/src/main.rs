@@ -57,7 +57,9 @@ enum Command {
     /// Compare entries on a benchmark task: the same data, budget and learning-rate search
     /// for each; a table, compare.csv, compare.json and compare.svg. With no arguments: every
     /// entry on delayed recall over delays 1–32 (close to an hour on two cores, almost all
-    /// of it training MNEMOSYNE; `--seeds 1 --budget-steps 50` takes about a minute).
+    /// of it training MNEMOSYNE; `--seeds 1 --budget-steps 50` takes about a minute). The
+    /// runs are independent and train side by side on every core; `train tok/s` and `peak
+    /// MiB` come from one short run of each entry timed alone.
     Compare {
         /// Entry names (all entries when none are given; `linear` is always included).
         names: Vec<String>,

@@ -8,6 +8,11 @@ use ndarray::{Axis, concatenate};
 use serde::Serialize;
 use std::time::Instant;
 
+mod parallel;
+
+/// Updates of the run that times an entry's training alone (fewer if the budget is smaller).
+const SOLO_UPDATES: usize = 20;
+
 /// How much training every entry gets.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub enum Budget {
@@ -166,11 +171,13 @@ pub struct Row {
     pub learning_rate: f64,
     /// Scores: one point, or one per sweep value.
     pub points: Vec<Point>,
-    /// Training throughput (tokens per second, mean over runs).
+    /// Training throughput, tokens per second, of a short run at the chosen learning rate
+    /// timed alone (the comparison's own runs share the machine).
     pub train_tokens_per_second: f64,
     /// Streaming inference throughput (batch 1, tokens per second).
     pub inference_tokens_per_second: f64,
-    /// Peak resident memory of the process during this entry's runs (Linux), MiB.
+    /// Peak resident memory of the process during that run alone and the inference timing
+    /// (Linux), MiB.
     pub peak_rss_mib: Option<f64>,
 }
 
@@ -343,8 +350,15 @@ fn inference_speed(m: &mut dyn DynModel<f32>, data: &TaskData) -> Result<f64> {
     Ok(stream.len() as f64 / secs.max(1e-9))
 }
 
-/// Resets the kernel's peak-RSS mark (Linux); false where that is not possible.
+/// Resets the kernel's peak-RSS mark (Linux); false where that is not possible. The heap
+/// that earlier runs freed but the allocator kept is handed back first, so that the mark
+/// starts from what is live rather than from what earlier runs once held.
 fn reset_peak_rss() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free pages of the heap to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
@@ -390,72 +404,85 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
     let mut rows = Vec::new();
     for contender in &names {
         let name = &contender.label;
-        let peak_ok = reset_peak_rss();
-        let mut tps = Vec::new();
         // Learning-rate search on seed 0; the winner's model is seed 0's result.
+        let searched = parallel::run_all(
+            &cfg.learning_rates,
+            |&lr| train(contender, &base[0], cfg.budget, lr, 0),
+            &mut |lr, finished| {
+                progress(&Event {
+                    entry: name.clone(),
+                    stage: format!("lr {lr}"),
+                    done: done + finished,
+                    total,
+                })
+            },
+        );
+        done += searched.len();
         let mut best: Option<(f64, f64, Box<dyn DynModel<f32>>)> = None;
-        for &lr in &cfg.learning_rates {
-            progress(&Event {
-                entry: name.clone(),
-                stage: format!("lr {lr}"),
-                done,
-                total,
-            });
-            let outcome = train(contender, &base[0], cfg.budget, lr, 0)?;
-            done += 1;
-            let Some((m, r)) = outcome else {
+        for (&lr, outcome) in cfg.learning_rates.iter().zip(searched) {
+            let Some((m, r)) = outcome? else {
                 continue;
             };
-            tps.push(r.tokens_per_second);
             if best.as_ref().is_none_or(|b| r.best_loss < b.1) {
                 best = Some((lr, r.best_loss, m));
             }
         }
         let (lr, _, mut model0) =
             best.ok_or_else(|| Error::Data(format!("{name} diverged at every learning rate")))?;
-        let mut seed_scores: Vec<Vec<Score>> = Vec::new();
-        if let Some((_, points)) = &sweep {
-            let mut per_point = Vec::new();
-            for ((x, _), per_seed) in points.iter().zip(&sweep_data) {
-                let mut vals = Vec::new();
-                for (seed, data) in (0u64..).zip(per_seed) {
-                    progress(&Event {
-                        entry: name.clone(),
-                        stage: format!("{x}, seed {seed}"),
-                        done,
-                        total,
-                    });
-                    let outcome = train(contender, data, cfg.budget, lr, seed)?;
-                    done += 1;
-                    tps.extend(outcome.as_ref().map(|(_, r)| r.tokens_per_second));
-                    let model = outcome.as_ref().map(|(m, _)| m.as_ref());
-                    let mut sc = scores(model, data)?.swap_remove(0);
-                    sc.x = Some(*x);
-                    sc.label = x.to_string();
-                    vals.push(sc);
-                }
-                per_point.push(vals);
+        // Every other run: (sweep point or none, seed), trained and scored where it runs so
+        // that only its scores outlive it.
+        let jobs: Vec<(Option<usize>, u64)> = match &sweep {
+            Some((_, points)) => (0..points.len())
+                .flat_map(|p| (0..cfg.seeds as u64).map(move |s| (Some(p), s)))
+                .collect(),
+            None => (1..cfg.seeds as u64).map(|s| (None, s)).collect(),
+        };
+        let run = |&(point, seed): &(Option<usize>, u64)| -> Result<Vec<Score>> {
+            let data = match point {
+                Some(p) => &sweep_data[p][seed as usize],
+                None => &base[seed as usize],
+            };
+            let outcome = train(contender, data, cfg.budget, lr, seed)?;
+            let model = outcome.as_ref().map(|(m, _)| m.as_ref());
+            let mut sc = scores(model, data)?;
+            if let (Some(p), Some((_, points))) = (point, &sweep) {
+                sc.truncate(1);
+                sc[0].x = Some(points[p].0);
+                sc[0].label = points[p].0.to_string();
             }
-            for seed in 0..cfg.seeds {
-                seed_scores.push(per_point.iter().map(|v| v[seed].clone()).collect());
-            }
+            Ok(sc)
+        };
+        let finished = parallel::run_all(&jobs, run, &mut |&(point, seed), finished| {
+            let stage = match (point, &sweep) {
+                (Some(p), Some((var, points))) => format!("{var}={}, seed {seed}", points[p].0),
+                _ => format!("seed {seed}"),
+            };
+            progress(&Event {
+                entry: name.clone(),
+                stage,
+                done: done + finished,
+                total,
+            })
+        });
+        done += finished.len();
+        let finished: Vec<Vec<Score>> = finished.into_iter().collect::<Result<_>>()?;
+        let seed_scores: Vec<Vec<Score>> = if sweep.is_some() {
+            // Jobs run point-major; a seed's row is its score at every point.
+            (0..cfg.seeds)
+                .map(|seed| {
+                    finished
+                        .iter()
+                        .skip(seed)
+                        .step_by(cfg.seeds)
+                        .map(|v| v[0].clone())
+                        .collect()
+                })
+                .collect()
         } else {
-            seed_scores.push(scores(Some(model0.as_ref()), &base[0])?);
-            for seed in 1..cfg.seeds as u64 {
-                progress(&Event {
-                    entry: name.clone(),
-                    stage: format!("seed {seed}"),
-                    done,
-                    total,
-                });
-                let data = &base[seed as usize];
-                let outcome = train(contender, data, cfg.budget, lr, seed)?;
-                done += 1;
-                tps.extend(outcome.as_ref().map(|(_, r)| r.tokens_per_second));
-                let model = outcome.as_ref().map(|(m, _)| m.as_ref());
-                seed_scores.push(scores(model, data)?);
-            }
-        }
+            std::iter::once(scores(Some(model0.as_ref()), &base[0]))
+                .chain(finished.into_iter().map(Ok))
+                .collect::<Result<_>>()?
+        };
         let points = (0..seed_scores[0].len())
             .map(|k| {
                 let values: Vec<f64> = seed_scores.iter().map(|s| s[k].value).collect();
@@ -471,6 +498,15 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                 }
             })
             .collect();
+        // Speed and memory of one run alone: the runs above shared the machine, so their
+        // own timings would say more about the schedule than about the model.
+        let peak_ok = reset_peak_rss();
+        let solo = match cfg.budget {
+            Budget::Updates(n) => Budget::Updates(n.min(SOLO_UPDATES)),
+            Budget::Seconds(_) => Budget::Updates(SOLO_UPDATES),
+        };
+        let train_tps =
+            train(contender, &base[0], solo, lr, 0)?.map_or(f64::NAN, |(_, r)| r.tokens_per_second);
         let inference = inference_speed(model0.as_mut(), &base[0])?;
         rows.push(Row {
             entry: name.clone(),
@@ -479,7 +515,7 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
             state_floats: model0.state_size(),
             learning_rate: lr,
             points,
-            train_tokens_per_second: tps.iter().sum::<f64>() / tps.len().max(1) as f64,
+            train_tokens_per_second: train_tps,
             inference_tokens_per_second: inference,
             peak_rss_mib: if peak_ok { peak_rss_mib() } else { None },
         });
@@ -563,5 +599,34 @@ mod tests {
             assert!(row.points[0].mean.is_finite() && row.inference_tokens_per_second > 0.0);
         }
         assert_eq!(r.rows[1].state_floats, 0);
+    }
+
+    /// The runs go side by side on every core; each seed's score at each delay must still be
+    /// the one that seed's run, trained and scored on its own, gets.
+    #[test]
+    fn runs_side_by_side_score_as_each_run_alone() {
+        let task = Task::named("delayed-recall", false).unwrap();
+        let mut c = CompareConfig::new(vec!["amrc".into()], task.clone());
+        c.seeds = 2;
+        c.budget = Budget::Updates(3);
+        c.learning_rates = vec![0.01, 0.03];
+        let mut stages = Vec::new();
+        let r = compare(&c, &mut |e| stages.push(e.stage.clone())).unwrap();
+        assert!(stages.iter().any(|s| s == "delay=8, seed 1"), "{stages:?}");
+        let row = &r.rows[0];
+        let contender = Contender::resolve("amrc").unwrap();
+        let (_, points) = task.sweep().unwrap();
+        assert_eq!(row.points.len(), points.len());
+        for (point, (x, t)) in row.points.iter().zip(&points) {
+            assert_eq!(point.x, Some(*x));
+            for seed in 0..2u64 {
+                let data = t.generate(seed).unwrap();
+                let (m, _) = train(&contender, &data, c.budget, row.learning_rate, seed)
+                    .unwrap()
+                    .unwrap();
+                let alone = scores(Some(m.as_ref()), &data).unwrap()[0].value;
+                assert_eq!(point.values[seed as usize], alone, "delay {x}, seed {seed}");
+            }
+        }
     }
 }
