@@ -55,7 +55,8 @@ pub struct FitReport {
     pub validation: Option<Metrics>,
     /// Wall-clock seconds of the training loop.
     pub seconds: f64,
-    /// Training throughput (steps × sequences per second).
+    /// Training throughput: steps × sequences trained on per second of the training loop,
+    /// not counting the time spent scoring the validation part after each epoch.
     pub tokens_per_second: f64,
 }
 

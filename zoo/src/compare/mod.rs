@@ -10,8 +10,11 @@ use std::time::Instant;
 
 mod parallel;
 
-/// Updates of the run that times an entry's training alone (fewer if the budget is smaller).
-const SOLO_UPDATES: usize = 20;
+/// The run that times an entry's training alone stops at this many updates (or the
+/// comparison's budget, if smaller) or after [`SOLO_SECONDS`], whichever comes first.
+const SOLO_UPDATES: usize = 500;
+/// See [`SOLO_UPDATES`].
+const SOLO_SECONDS: f64 = 1.0;
 
 /// How much training every entry gets.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -249,11 +252,20 @@ fn train(
     lr: f64,
     seed: u64,
 ) -> Result<Option<Trained>> {
+    train_with(contender, data, &train_config(data, budget, lr, seed))
+}
+
+/// [`train`] with the whole training configuration given.
+fn train_with(
+    contender: &Contender,
+    data: &TaskData,
+    cfg: &TrainConfig,
+) -> Result<Option<Trained>> {
     let train = data.train.cast::<f32>();
     let mut m = contender
         .entry
-        .create::<f32>(contender.params.as_deref(), &train.io, seed)?;
-    match m.fit(&train, &train_config(data, budget, lr, seed), &mut |_| {}) {
+        .create::<f32>(contender.params.as_deref(), &train.io, cfg.seed)?;
+    match m.fit(&train, cfg, &mut |_| {}) {
         Ok(report) => Ok(Some((m, report))),
         Err(Error::Diverged { .. }) => Ok(None),
         Err(e) => Err(e),
@@ -501,12 +513,18 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
         // Speed and memory of one run alone: the runs above shared the machine, so their
         // own timings would say more about the schedule than about the model.
         let peak_ok = reset_peak_rss();
-        let solo = match cfg.budget {
-            Budget::Updates(n) => Budget::Updates(n.min(SOLO_UPDATES)),
-            Budget::Seconds(_) => Budget::Updates(SOLO_UPDATES),
+        let mut solo = match cfg.budget {
+            Budget::Updates(n) => {
+                train_config(&base[0], Budget::Updates(n.min(SOLO_UPDATES)), lr, 0)
+            }
+            Budget::Seconds(_) => train_config(&base[0], Budget::Updates(SOLO_UPDATES), lr, 0),
+        };
+        solo.max_seconds = match cfg.budget {
+            Budget::Seconds(s) => s.min(SOLO_SECONDS),
+            Budget::Updates(_) => SOLO_SECONDS,
         };
         let train_tps =
-            train(contender, &base[0], solo, lr, 0)?.map_or(f64::NAN, |(_, r)| r.tokens_per_second);
+            train_with(contender, &base[0], &solo)?.map_or(f64::NAN, |(_, r)| r.tokens_per_second);
         let inference = inference_speed(model0.as_mut(), &base[0])?;
         rows.push(Row {
             entry: name.clone(),
