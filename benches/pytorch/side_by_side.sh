@@ -2,7 +2,7 @@
 # MNEMOSYNE on mqar-basic, ours and the PyTorch script, in one session at one thread count.
 #
 #   bash benches/pytorch/side_by_side.sh            # 2 threads
-#   THREADS=1 STEPS=30 bash benches/pytorch/side_by_side.sh
+#   THREADS=1 STEPS=30 KEEP=/tmp/sbs bash benches/pytorch/side_by_side.sh
 #
 # Ours: `mnnn compare <preset> --task mqar-basic --seeds 1 --budget-steps $STEPS` gives the
 # training tokens/s (batch 16, the compare's batch, mean over its three learning-rate runs,
@@ -24,13 +24,20 @@ PY=${PYTHON:-python3}
 # that made a 2-thread torch elementwise op ~5x slower than with passive waiting (README).
 # Passive is torch's better setting here; set OMP_WAIT_POLICY=ACTIVE to measure the default.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
+# KEEP=dir keeps the raw outputs (ours' JSON, torch's JSON lines) there.
+if [ -n "${KEEP:-}" ]; then
+  OUT=$KEEP
+  mkdir -p "$OUT"
+  : >"$OUT/torch.jsonl"
+else
+  OUT=$(mktemp -d)
+  trap 'rm -rf "$OUT"' EXIT
+fi
 
 cargo build --release -p mnnn-tools >&2
 MNNN=target/release/mnnn
 echo "load before: $(uptime)" >&2
-echo "cpu: $(grep -o -m1 'avx512f\|avx2' /proc/cpuinfo || echo 'no avx2')  threads: $THREADS" >&2
+echo "cpu flags: $(grep -o -m1 'avx512f\|avx2' /proc/cpuinfo | tr '\n' ' ')threads: $THREADS" >&2
 
 for preset in mnemosyne-delta mnemosyne; do
   echo "ours: compare $preset" >&2
