@@ -8,7 +8,6 @@
 //! cargo run --release -p mnnn-tools --example torch_export -- mnemosyne-delta out.json [batch] [seed]
 //! ```
 
-use mnnn_core::train::Gradients;
 use mnnn_core::{Dataset, Inputs, Result, Targets, Tensors};
 use mnnn_zoo::tasks::Task;
 use serde_json::{Value, json};
@@ -21,27 +20,6 @@ fn tensors(t: &Tensors<f64>) -> Value {
         .iter()
         .enumerate()
         .map(|(i, e)| json!({"name": e.name, "shape": e.shape, "data": t.slice(i)}))
-        .collect();
-    Value::Array(list)
-}
-
-/// The initial-state gradient of each state tensor summed over the batch: what a learned
-/// initial memory copied into every sequence's state would receive.
-fn state_grads(g: &Gradients<f64>, batch: usize) -> Value {
-    let list: Vec<Value> = g
-        .state
-        .layout()
-        .entries()
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let all = g.state.slice(i);
-            let n = all.len() / batch;
-            let sum: Vec<f64> = (0..n)
-                .map(|j| (0..batch).map(|b| all[b * n + j]).sum())
-                .collect();
-            json!({"name": e.name, "shape": &e.shape[1..], "data": sum})
-        })
         .collect();
     Value::Array(list)
 }
@@ -87,7 +65,6 @@ fn run(preset: &str, out: &str, batch: usize, seed: u64) -> Result<()> {
         "stream_logits": stream,
         "loss": loss,
         "grads": tensors(&grads.params),
-        "state_grads": state_grads(&grads, batch),
     });
     let text = serde_json::to_string(&doc).map_err(|e| mnnn_core::Error::Data(e.to_string()))?;
     std::fs::write(out, text).map_err(|e| mnnn_core::Error::Data(format!("{out}: {e}")))?;

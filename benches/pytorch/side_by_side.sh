@@ -5,8 +5,8 @@
 #   THREADS=1 STEPS=30 KEEP=/tmp/sbs bash benches/pytorch/side_by_side.sh
 #
 # Ours: `mnnn compare <preset> --task mqar-basic --seeds 1 --budget-steps $STEPS` gives the
-# training tokens/s (batch 16, the compare's batch, mean over its three learning-rate runs,
-# validation passes included) and the batch-1 streaming decode tokens/s (2048 tokens).
+# training tokens/s (batch 16, the compare's batch, from a run timed alone, validation
+# passes not counted) and the batch-1 streaming decode tokens/s (2048 tokens).
 # `mnnn bench mnemosyne --batch 32 --len 64` gives the forward (chunked form) tokens/s at
 # batch 32, but only for the entry's default parameters (= the `mnemosyne` preset) and on its
 # regression shape (16 inputs, 4 outputs: no embedding, no 256-class head): `mnnn bench`
