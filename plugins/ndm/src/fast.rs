@@ -71,9 +71,63 @@ macro_rules! dispatch {
     };
 }
 
+/// Whether the AVX2 build of the loops may run (core's kernel choice, `MNNN_KERNELS`
+/// included). The loops are element-wise with no reassociated sums and Rust never fuses a
+/// multiply and an add on its own, so both builds give the same bits.
+fn wide() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        mnnn_core::kernels::Path::selected() >= mnnn_core::kernels::Path::Avx2
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The same body compiled with AVX2 enabled.
+///
+/// # Safety
+/// The CPU must support AVX2 ([`wide`] checks it).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn update_avx2<S: Scalar, const REF: bool, const CLAMP: bool, const MOM: bool>(
+    k: &K<S>,
+    rows: &[S],
+    cols: &[S],
+    m: Fast<'_, S>,
+) {
+    update_impl::<S, REF, CLAMP, MOM>(k, rows, cols, m)
+}
+
+/// The same body compiled with AVX2 enabled.
+///
+/// # Safety
+/// The CPU must support AVX2 ([`wide`] checks it).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn backward_avx2<S: Scalar, const REF: bool, const CLAMP: bool, const MOM: bool>(
+    k: &K<S>,
+    rows: &[S],
+    cols: &[S],
+    before: (&[S], &[S], &[S]),
+    g: FastGrad<'_, S>,
+    grows: &mut [S],
+    gcols: &mut [S],
+) {
+    backward_impl::<S, REF, CLAMP, MOM>(k, rows, cols, before, g, grows, gcols)
+}
+
 /// Applies the update to `m` for row factors `rows` and column factors `cols`.
 pub(crate) fn update<S: Scalar>(c: &Consts<S>, rows: &[S], cols: &[S], m: Fast<'_, S>) {
     let k = K::new(c);
+    #[cfg(target_arch = "x86_64")]
+    if wide() {
+        // SAFETY: `wide` checked that the CPU has AVX2.
+        unsafe { dispatch!(c, update_avx2, &k, rows, cols, m) };
+        return;
+    }
     dispatch!(c, update_impl, &k, rows, cols, m)
 }
 
@@ -145,6 +199,12 @@ pub(crate) fn backward<S: Scalar>(
     gcols: &mut [S],
 ) {
     let k = K::new(c);
+    #[cfg(target_arch = "x86_64")]
+    if wide() {
+        // SAFETY: `wide` checked that the CPU has AVX2.
+        unsafe { dispatch!(c, backward_avx2, &k, rows, cols, before, g, grows, gcols) };
+        return;
+    }
     dispatch!(c, backward_impl, &k, rows, cols, before, g, grows, gcols)
 }
 
@@ -217,5 +277,99 @@ fn backward_impl<S: Scalar, const REF: bool, const CLAMP: bool, const MOM: bool>
             gcols[j] += de * ri;
         }
         grows[i] += grow;
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::{NdmParams, Variant};
+    use mnnn_core::reference::Compat;
+
+    /// The AVX2 build gives the same bits as the portable one, forward and backward.
+    #[test]
+    fn the_avx2_build_equals_the_portable_one() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        // The name the dispatch macro instantiates the loops at.
+        type S = f32;
+        let vals = |n: usize, salt: usize| -> Vec<f32> {
+            (0..n)
+                .map(|k| (((k * 37 + salt * 11) % 23) as f32 - 11.0) / 7.0)
+                .collect()
+        };
+        let (r, n) = (5, 19);
+        for variant in [Variant::Original, Variant::Clamped, Variant::Momentum] {
+            for compat in [Compat::Design, Compat::Reference] {
+                let c = Consts::<S>::new(&NdmParams {
+                    variant,
+                    compat,
+                    ..Default::default()
+                });
+                let k = K::new(&c);
+                let (rows, cols, w0) = (vals(r, 1), vals(n, 2), vals(r * n, 3));
+                let run = |wide: bool| {
+                    let (mut a, mut p, mut v) = (vals(r * n, 4), vals(r * n, 5), vals(r * n, 6));
+                    let m = Fast {
+                        w0: &w0,
+                        a: &mut a,
+                        p: &mut p,
+                        v: &mut v,
+                    };
+                    if wide {
+                        // SAFETY: AVX2 checked above.
+                        unsafe { dispatch!(c, update_avx2, &k, &rows, &cols, m) }
+                    } else {
+                        dispatch!(c, update_impl, &k, &rows, &cols, m)
+                    }
+                    let (a0, p0) = (vals(r * n, 4), vals(r * n, 5));
+                    let (mut ga, mut gp, mut gv, mut gw) = (
+                        vals(r * n, 7),
+                        vals(r * n, 8),
+                        vals(r * n, 9),
+                        vec![0.0; r * n],
+                    );
+                    let (mut gr, mut gc) = (vec![0.0; r], vec![0.0; n]);
+                    let g = FastGrad {
+                        a: &mut ga,
+                        p: &mut gp,
+                        v: &mut gv,
+                        w0: &mut gw,
+                    };
+                    let before = (&w0[..], &a0[..], &p0[..]);
+                    if wide {
+                        // SAFETY: AVX2 checked above.
+                        unsafe {
+                            dispatch!(
+                                c,
+                                backward_avx2,
+                                &k,
+                                &rows,
+                                &cols,
+                                before,
+                                g,
+                                &mut gr,
+                                &mut gc
+                            )
+                        }
+                    } else {
+                        dispatch!(
+                            c,
+                            backward_impl,
+                            &k,
+                            &rows,
+                            &cols,
+                            before,
+                            g,
+                            &mut gr,
+                            &mut gc
+                        )
+                    }
+                    [a, p, v, ga, gp, gv, gw, gr, gc]
+                };
+                assert_eq!(run(true), run(false), "{variant:?}/{compat:?}");
+            }
+        }
     }
 }
