@@ -43,6 +43,8 @@ pub use mnnn_dtpn as dtpn;
 pub use mnnn_linear as linear;
 /// MNEMOSYNE, a memory that is a small network trained at inference time.
 pub use mnnn_mnemosyne as mnemosyne;
+/// NDM, the neural differential manifold (Hebbian fast weights; three variants).
+pub use mnnn_ndm as ndm;
 /// PMRC, the persistent memory recurrent cell.
 pub use mnnn_pmrc as pmrc;
 
@@ -67,6 +69,9 @@ pub fn presets() -> &'static [(&'static str, &'static str)] {
         preset!("mnemosyne-delta"),
         preset!("mnemosyne-nogate"),
         preset!("mnemosyne-nosidecar"),
+        preset!("ndm"),
+        preset!("ndm-clamped"),
+        preset!("ndm-momentum"),
         preset!("pmrc"),
         preset!("pmrc-plain"),
     ]

@@ -46,7 +46,7 @@ fn a_misspelt_model_name_suggests_the_right_one() {
         "{err}"
     );
     assert!(
-        err.contains("Known models: amn, amrc, dtpn, linear, mnemosyne, pmrc"),
+        err.contains("Known models: amn, amrc, dtpn, linear, mnemosyne, ndm, pmrc"),
         "{err}"
     );
 }
