@@ -39,6 +39,8 @@ pub use mnnn_amn as amn;
 pub use mnnn_amrc as amrc;
 /// DTPN, the dual-track persistence network.
 pub use mnnn_dtpn as dtpn;
+/// Hyper-AMN, the multi-head associative manifold network.
+pub use mnnn_hyper_amn as hyper_amn;
 /// The memoryless linear baseline.
 pub use mnnn_linear as linear;
 /// MNEMOSYNE, a memory that is a small network trained at inference time.
@@ -63,6 +65,7 @@ pub fn presets() -> &'static [(&'static str, &'static str)] {
         preset!("amrc"),
         preset!("amrc-long-echo"),
         preset!("dtpn"),
+        preset!("hyper-amn"),
         preset!("mnemosyne"),
         preset!("mnemosyne-delta"),
         preset!("mnemosyne-nogate"),
