@@ -47,6 +47,8 @@ pub use mnnn_linear as linear;
 pub use mnnn_mnemosyne as mnemosyne;
 /// PMRC, the persistent memory recurrent cell.
 pub use mnnn_pmrc as pmrc;
+/// SGW-AMN, the sparse global workspace network.
+pub use mnnn_sgw_amn as sgw_amn;
 
 /// Every registered entry sorted by name; the entry called `name` (with nearest-name
 /// suggestions when there is none); a model created by name with RON params; a model file
@@ -72,5 +74,6 @@ pub fn presets() -> &'static [(&'static str, &'static str)] {
         preset!("mnemosyne-nosidecar"),
         preset!("pmrc"),
         preset!("pmrc-plain"),
+        preset!("sgw-amn"),
     ]
 }
