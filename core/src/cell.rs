@@ -112,6 +112,21 @@ pub trait Cell<S: Scalar>: Clone + Send + Sync + 'static {
         dxs: Option<ArrayViewMut3<S>>,
     );
 
+    /// An auxiliary term of the training loss, computed from the window recorded in `tape`:
+    /// a penalty on the cell's own activity (an L1 sparsity penalty on a hidden layer, a
+    /// load-balancing term of a router) that the training engine adds to the data loss.
+    ///
+    /// `row_weights` has one weight per row `t·B + b` of the recorded window: the engine
+    /// gives padding rows (steps past the end of a shorter sequence) 0 and every other row
+    /// `1 / (number of such rows)`, so the term is a mean over the window's real steps. The
+    /// cell returns `Σ_r row_weights[r]·penalty_r` and keeps the weights in `tape`: the next
+    /// [`Cell::backward_window`] on that tape adds the term's gradient (through the whole
+    /// window, state included) to what `dys` gives. A cell without an auxiliary loss keeps
+    /// the default, which returns 0 and keeps nothing.
+    fn aux_loss(&self, _params: &Tensors<S>, _tape: &mut Self::Tape, _row_weights: &[S]) -> f64 {
+        0.0
+    }
+
     /// The chunked form: processes `xs` in chunks of `chunk` steps. The default is the step
     /// loop, which any chunked form must equal (exactly, or within a tolerance the entry
     /// declares).

@@ -39,6 +39,8 @@ pub use mnnn_amn as amn;
 pub use mnnn_amrc as amrc;
 /// DTPN, the dual-track persistence network.
 pub use mnnn_dtpn as dtpn;
+/// Hyper-AMN, the multi-head associative manifold network.
+pub use mnnn_hyper_amn as hyper_amn;
 /// The memoryless linear baseline.
 pub use mnnn_linear as linear;
 /// MNEMOSYNE, a memory that is a small network trained at inference time.
@@ -47,6 +49,8 @@ pub use mnnn_mnemosyne as mnemosyne;
 pub use mnnn_ndm as ndm;
 /// PMRC, the persistent memory recurrent cell.
 pub use mnnn_pmrc as pmrc;
+/// SGW-AMN, the sparse global workspace network.
+pub use mnnn_sgw_amn as sgw_amn;
 
 /// Every registered entry sorted by name; the entry called `name` (with nearest-name
 /// suggestions when there is none); a model created by name with RON params; a model file
@@ -65,6 +69,7 @@ pub fn presets() -> &'static [(&'static str, &'static str)] {
         preset!("amrc"),
         preset!("amrc-long-echo"),
         preset!("dtpn"),
+        preset!("hyper-amn"),
         preset!("mnemosyne"),
         preset!("mnemosyne-delta"),
         preset!("mnemosyne-nogate"),
@@ -74,5 +79,6 @@ pub fn presets() -> &'static [(&'static str, &'static str)] {
         preset!("ndm-momentum"),
         preset!("pmrc"),
         preset!("pmrc-plain"),
+        preset!("sgw-amn"),
     ]
 }

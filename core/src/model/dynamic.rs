@@ -89,7 +89,8 @@ pub trait DynModel<S: Scalar>: Send + Sync {
 
     /// The mean training loss over `data` as one batch, starting from `state0` (one row per
     /// sequence; a fresh state when `None`), in the units the model trains in (normalised
-    /// targets for regression).
+    /// targets for regression), with the cell's auxiliary loss ([`crate::Cell::aux_loss`])
+    /// added as training adds it.
     fn loss(&self, data: &Dataset<S>, state0: Option<&Tensors<S>>) -> Result<f64>;
 
     /// [`DynModel::loss`] with its gradients by full backpropagation through time. From a

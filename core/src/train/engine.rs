@@ -51,6 +51,9 @@ struct Window<S> {
     counts: Vec<bool>,
     /// Rows of `dxs` in the order their embedding gradients are added.
     order: Vec<usize>,
+    /// The weight of each row the cell ran in the cell's auxiliary loss (see
+    /// [`Cell::aux_loss`]).
+    aux_weights: Vec<S>,
 }
 
 /// Which window of which tracks: steps `off..` (relative to each track's start).
@@ -101,7 +104,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         steps: usize,
         state: &mut Tensors<S>,
         w: &mut Window<S>,
-        tape: Option<&mut C::Tape>,
+        mut tape: Option<&mut C::Tape>,
         all_rows: bool,
     ) -> WindowLoss {
         let At { data, tracks, .. } = at;
@@ -145,7 +148,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                 let xs = ArrayView3::from_shape((1, rows, d.input), &w.xs[..]).expect("sized");
                 let yc = ArrayViewMut3::from_shape((1, rows, o), &mut w.hc[..]).expect("sized");
                 self.cell
-                    .forward_window(&self.params, &mut none, xs, yc, tape);
+                    .forward_window(&self.params, &mut none, xs, yc, tape.as_deref_mut());
             }
         } else {
             buf::zeroed(&mut w.xs, steps * b * d.input);
@@ -153,7 +156,8 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             self.gather_inputs((0..steps * b).map(input), &mut w.xs);
             let xs = ArrayView3::from_shape((steps, b, d.input), &w.xs[..]).expect("sized");
             let yc = ArrayViewMut3::from_shape((steps, b, o), &mut w.yc[..]).expect("sized");
-            self.cell.forward_window(&self.params, state, xs, yc, tape);
+            self.cell
+                .forward_window(&self.params, state, xs, yc, tape.as_deref_mut());
             for (dst, &r) in w.hc.chunks_exact_mut(o).zip(&w.rows) {
                 dst.copy_from_slice(&w.yc[r * o..(r + 1) * o]);
             }
@@ -168,7 +172,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         // Row by row, the head computes exactly what it computes over the whole window (the
         // kernel's rows are independent), so skipping the rows nothing reads changes no value.
         self.head_forward(buf::mat(&w.hc, rows, o), buf::mat_mut(&mut w.y, rows, o));
-        match self.meta.io.output {
+        let mut loss = match self.meta.io.output {
             OutputKind::Regression(_) => {
                 let scale = S::from_f64(1.0 / (rows * o) as f64);
                 let (sum, values) = loss::mse(&w.y, &w.targets, &w.counts, o, scale, &mut w.dy);
@@ -193,7 +197,25 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                     correct,
                 }
             }
+        };
+        if let Some(tape) = tape {
+            // The cell's auxiliary loss, a mean over the real rows it ran, joins the window's
+            // mean loss (the sum is divided by `values` downstream).
+            w.aux_weights.clear();
+            if w.scored_only {
+                let wt = S::from_f64(1.0 / rows as f64);
+                w.aux_weights.resize(rows, wt);
+            } else {
+                let real = (0..steps * b).filter(|&r| at.step(r).is_some()).count();
+                let wt = S::from_f64(1.0 / real.max(1) as f64);
+                w.aux_weights.extend(
+                    (0..steps * b).map(|r| if at.step(r).is_some() { wt } else { S::zero() }),
+                );
+            }
+            let aux = self.cell.aux_loss(&self.params, tape, &w.aux_weights);
+            loss.sum += aux * loss.values as f64;
         }
+        loss
     }
 
     /// Backward through head, cell and embedding for the window `forward_window` just ran.
@@ -347,7 +369,9 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
     }
 
     /// Scores `tracks` from fresh states, batched; returns the mean loss (in the units the
-    /// model trains in) and the metrics in the data's units.
+    /// model trains in) and the metrics in the data's units. The loss is the data loss
+    /// alone: a cell's auxiliary loss ([`Cell::aux_loss`]) shapes training, and validation
+    /// and early stopping judge the predictions.
     pub(crate) fn score_tracks(&self, data: &Dataset<S>, tracks: &[Track]) -> (f64, Metrics) {
         const GROUP: usize = 64;
         let mut total = WindowLoss::default();
@@ -555,8 +579,8 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         })
     }
 
-    /// The loss over all of `data` as one batch from `state0` (fresh when `None`), with its
-    /// gradients when `backward`.
+    /// The loss over all of `data` as one batch from `state0` (fresh when `None`), the
+    /// cell's auxiliary loss included, with its gradients when `backward`.
     pub(crate) fn loss_and_gradients(
         &self,
         data: &Dataset<S>,
@@ -588,8 +612,9 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             tracks: &tracks,
             off: 0,
         };
-        let tape_arg = backward.then_some(&mut tape);
-        let l = self.forward_window(at, len, &mut state, &mut w, tape_arg, true);
+        // Recorded even without a backward pass: the loss includes the cell's auxiliary
+        // loss, which is computed from the tape.
+        let l = self.forward_window(at, len, &mut state, &mut w, Some(&mut tape), true);
         let loss = l.sum / l.values.max(1) as f64;
         if !backward {
             return Ok((loss, None));

@@ -7,5 +7,8 @@ pub mod optim;
 pub mod plan;
 pub mod report;
 
+#[cfg(test)]
+mod aux_tests;
+
 pub use config::{Optimizer, StatePolicy, TrainConfig};
 pub use report::{EpochRecord, FitReport, Gradients, Progress};

@@ -12,7 +12,7 @@ pub struct Progress {
     pub epoch: usize,
     /// Epochs configured.
     pub epochs: usize,
-    /// Mean training loss of the epoch.
+    /// Mean training loss of the epoch (the cell's auxiliary loss included).
     pub train_loss: f64,
     /// Validation loss after the epoch, if there is validation data.
     pub val_loss: Option<f64>,
