@@ -45,6 +45,8 @@ pub use mnnn_linear as linear;
 pub use mnnn_mnemosyne as mnemosyne;
 /// PMRC, the persistent memory recurrent cell.
 pub use mnnn_pmrc as pmrc;
+/// The LSTM and GRU baselines (PyTorch's equations and layout).
+pub use mnnn_rnn as rnn;
 
 /// Every registered entry sorted by name; the entry called `name` (with nearest-name
 /// suggestions when there is none); a model created by name with RON params; a model file
@@ -63,6 +65,10 @@ pub fn presets() -> &'static [(&'static str, &'static str)] {
         preset!("amrc"),
         preset!("amrc-long-echo"),
         preset!("dtpn"),
+        preset!("gru"),
+        preset!("gru-2layer"),
+        preset!("lstm"),
+        preset!("lstm-2layer"),
         preset!("mnemosyne"),
         preset!("mnemosyne-delta"),
         preset!("mnemosyne-nogate"),
