@@ -297,6 +297,17 @@ fn conformance_prints_a_table_and_json_and_refuses_unknown_entries() {
 }
 
 #[test]
+fn conformance_rejects_the_growing_attention_cache_on_no_growth_only() {
+    let err = fails(&["conformance", "attention", "--cases", "2"], 1);
+    assert!(
+        err.contains("not conforming: attention fails no-growth") && !err.contains("no-growth, "),
+        "{err}"
+    );
+    let out = ok(&["conformance", "sliding-window", "--cases", "2"]);
+    assert!(!out.contains("FAIL"), "{out}");
+}
+
+#[test]
 fn import_reads_a_reference_file_and_refuses_a_short_one() {
     let dir = tempfile::tempdir().unwrap();
     // AMRC, I=1, H=2, O=1: header, W_h[2], W_o[2], b_h[2], b_o[1], m[2], p[2]

@@ -37,6 +37,8 @@ pub mod tasks;
 pub use mnnn_amn as amn;
 /// AMRC, the adaptive memory recurrent cell.
 pub use mnnn_amrc as amrc;
+/// Causal softmax attention: the growing-cache control and the sliding-window baseline.
+pub use mnnn_attention as attention;
 /// DTPN, the dual-track persistence network.
 pub use mnnn_dtpn as dtpn;
 /// The memoryless linear baseline.
