@@ -8,7 +8,7 @@
 //! | property | what must hold |
 //! |---|---|
 //! | persistence | save → load → continue, `set_state(state())` and reset → fresh are bit-identical |
-//! | no-growth | state shapes and serialized size equal after 10 and 100 000 steps; no net heap growth over 10 000 streaming steps; declared state size = held state size |
+//! | no-growth | declared state size = held state size, fresh and after 10 steps; state shapes and serialized size equal after 10 and 100 000 steps; no net heap growth over 10 000 streaming steps |
 //! | chunked | chunk sizes 1, 2, 7, 64 and whole within the entry's tolerance (1e-10 when exact); a stream split anywhere = one pass, exactly |
 //! | gradients | parameters, initial state and inputs within 1e-6 relative of central differences (f64) |
 //! | determinism | same seed → same weights and outputs; another seed → other weights; batched = alone, exactly |

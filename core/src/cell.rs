@@ -50,6 +50,16 @@ pub trait Cell<S: Scalar>: Clone + Send + Sync + 'static {
     /// depend on how many steps have been run.
     fn state_layout(&self) -> Layout;
 
+    /// Whether a state of `layout` (batched, one sequence), other than the one
+    /// [`Cell::state_layout`] gives, is one this cell can continue from. No member's is: its
+    /// state has one fixed layout, and the default says no. Only a control whose memory grows
+    /// with the stream (attention's key–value cache, which replaces its state tensors as they
+    /// grow) says yes, so that its grown state can be restored and saved like any other — and
+    /// the conformance suite then rejects it on `no-growth`, not on a failed load.
+    fn accepts_grown_state(&self, _layout: &Layout) -> bool {
+        false
+    }
+
     /// Fills freshly allocated parameters from `rng`.
     fn init_params(&self, rng: &mut Rng, params: &mut Tensors<S>);
 

@@ -174,25 +174,35 @@ pub fn from_bytes<S: Scalar>(bytes: &[u8], path: &Path) -> Result<Loaded<S>> {
 
 impl<S: Scalar> Loaded<S> {
     /// Builds the tensor set of `layout` from the tensors named `prefix + name`, checking
-    /// every name and shape, and refusing tensors the layout does not have.
-    fn take(&mut self, prefix: &str, layout: &Layout, path: &Path) -> Result<Tensors<S>> {
+    /// every name and shape, and refusing tensors the layout does not have. Stored shapes
+    /// other than `layout`'s are kept only when `accept` takes the layout they make (a state
+    /// that grows with the stream; see [`Cell::accepts_grown_state`](crate::Cell)).
+    fn take(
+        &mut self,
+        prefix: &str,
+        layout: &Layout,
+        path: &Path,
+        accept: &dyn Fn(&Layout) -> bool,
+    ) -> Result<Tensors<S>> {
         let mut data = Vec::with_capacity(layout.total());
+        let mut stored = Layout::new();
+        let mut mismatch = None;
         for e in layout.entries() {
             let key = format!("{prefix}{}", e.name);
             match self.tensors.remove(&key) {
                 Some((shape, values)) => {
-                    if shape != e.shape {
-                        return Err(Error::ModelFile {
-                            path: path.to_path_buf(),
-                            message: format!(
-                                "tensor '{key}' has shape {shape:?}, the model needs {:?}",
-                                e.shape
-                            ),
-                        });
+                    if shape != e.shape && mismatch.is_none() {
+                        mismatch = Some(format!(
+                            "tensor '{key}' has shape {shape:?}, the model needs {:?}",
+                            e.shape
+                        ));
                     }
+                    stored.push(e.name.clone(), &shape);
                     data.extend(values);
                 }
-                None if e.is_empty() => {}
+                None if e.is_empty() => {
+                    stored.push(e.name.clone(), &e.shape);
+                }
                 None => {
                     return Err(Error::ModelFile {
                         path: path.to_path_buf(),
@@ -201,16 +211,26 @@ impl<S: Scalar> Loaded<S> {
                 }
             }
         }
-        Tensors::from_vec(layout.clone(), data)
+        if let Some(message) = mismatch
+            && !accept(&stored)
+        {
+            return Err(Error::ModelFile {
+                path: path.to_path_buf(),
+                message,
+            });
+        }
+        Tensors::from_vec(stored, data)
     }
 
     /// Copies parameters, state and normalisation into `model` (built from this file's
     /// metadata); any missing, extra or mis-shaped tensor is an error and `model` is then
     /// not to be used.
     pub fn fill(mut self, model: &mut dyn DynModel<S>, path: &Path) -> Result<()> {
-        let params = self.take("param.", &model.params().layout().clone(), path)?;
-        let state = self.take("state.", &model.state().layout().clone(), path)?;
-        let norm = self.take("norm.", &model.normalizer().layout().clone(), path)?;
+        let fixed = |_: &Layout| false;
+        let params = self.take("param.", &model.params().layout().clone(), path, &fixed)?;
+        let state_layout = model.state().layout().clone();
+        let state = self.take("state.", &state_layout, path, &|l| model.accepts_state(l))?;
+        let norm = self.take("norm.", &model.normalizer().layout().clone(), path, &fixed)?;
         if let Some(extra) = self.tensors.keys().min() {
             return Err(Error::ModelFile {
                 path: path.to_path_buf(),

@@ -134,24 +134,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Read a model saved by another implementation into an mnnn model file (with
-    /// `compat: "reference"`, so it computes what it computed there).
+    /// Read a model saved by another implementation into an mnnn model file: a reference
+    /// implementation's file (with `compat: "reference"`, so it computes what it computed
+    /// there; sizes given), or a PyTorch `nn.LSTM` / `nn.GRU` with an `nn.Linear` head saved
+    /// with `safetensors.torch.save_file` (sizes from the shapes).
     Import {
         /// Whose file it is.
         #[arg(long, value_enum)]
         from: Source,
-        /// The entry it becomes (amrc, pmrc, amn, dtpn).
+        /// The entry it becomes (reference: amrc, pmrc, amn, dtpn; torch: lstm, gru).
         #[arg(long)]
         model: String,
-        /// Input width I the file was written with.
-        #[arg(long)]
-        input: usize,
-        /// Hidden width H.
-        #[arg(long)]
-        hidden: usize,
-        /// Output width O.
-        #[arg(long)]
-        output: usize,
+        /// Input width I the file was written with (reference files).
+        #[arg(long, required_if_eq("from", "reference"))]
+        input: Option<usize>,
+        /// Hidden width H (reference files).
+        #[arg(long, required_if_eq("from", "reference"))]
+        hidden: Option<usize>,
+        /// Output width O (reference files).
+        #[arg(long, required_if_eq("from", "reference"))]
+        output: Option<usize>,
         /// Manifold / memory-matrix rows M (AMN, DTPN).
         #[arg(long)]
         manifold: Option<usize>,
@@ -190,6 +192,8 @@ enum Command {
 enum Source {
     /// The reference C/Python implementation of the MNNN family.
     Reference,
+    /// PyTorch: an `nn.LSTM` or `nn.GRU` `state_dict` plus `head.weight` and `head.bias`.
+    Torch,
 }
 
 /// A saved model and the CSV file it reads.
@@ -265,14 +269,22 @@ fn main() -> ExitCode {
             file,
             out,
         } => {
+            // clap requires the three sizes for reference files.
             let dims = mnnn_core::reference::RefDims {
-                input,
-                hidden,
-                output,
+                input: input.unwrap_or_default(),
+                hidden: hidden.unwrap_or_default(),
+                output: output.unwrap_or_default(),
                 manifold,
             };
             cmd::import::run(&model, dims, &file, &out)
         }
+        Command::Import {
+            from: Source::Torch,
+            model,
+            file,
+            out,
+            ..
+        } => cmd::import::run_torch(&model, &file, &out),
         Command::Compare {
             names,
             all,

@@ -297,6 +297,17 @@ fn conformance_prints_a_table_and_json_and_refuses_unknown_entries() {
 }
 
 #[test]
+fn conformance_rejects_the_growing_attention_cache_on_no_growth_only() {
+    let err = fails(&["conformance", "attention", "--cases", "2"], 1);
+    assert!(
+        err.contains("not conforming: attention fails no-growth") && !err.contains("no-growth, "),
+        "{err}"
+    );
+    let out = ok(&["conformance", "sliding-window", "--cases", "2"]);
+    assert!(!out.contains("FAIL"), "{out}");
+}
+
+#[test]
 fn import_reads_a_reference_file_and_refuses_a_short_one() {
     let dir = tempfile::tempdir().unwrap();
     // AMRC, I=1, H=2, O=1: header, W_h[2], W_o[2], b_h[2], b_o[1], m[2], p[2]
@@ -342,6 +353,78 @@ fn import_reads_a_reference_file_and_refuses_a_short_one() {
     let mut bad = args;
     bad[4] = "amcr";
     fails(&bad, 2);
+}
+
+/// The f32 tensor `name` of a safetensors file, with its shape.
+fn tensor(bytes: &[u8], name: &str) -> (Vec<usize>, Vec<f32>) {
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let v = st.tensor(name).unwrap();
+    let data = v
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    (v.shape().to_vec(), data)
+}
+
+#[test]
+fn import_from_torch_predicts_what_pytorch_computed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    for name in ["lstm", "gru"] {
+        let out = dir.path().join(format!("{name}.safetensors"));
+        let file = fixtures.join(format!("{name}.safetensors"));
+        let said = ok(&[
+            "import",
+            "--from",
+            "torch",
+            "--model",
+            name,
+            arg(&file),
+            "--out",
+            arg(&out),
+        ]);
+        assert!(said.contains(&format!("imported {name}")), "{said}");
+        // Sequence 1 of the fixture's three, as a CSV of its four input columns.
+        let expected =
+            std::fs::read(fixtures.join(format!("{name}_expected.safetensors"))).unwrap();
+        let ((xs, x), (_, y)) = (tensor(&expected, "x"), tensor(&expected, "y"));
+        let (steps, batch, width) = (xs[0], xs[1], xs[2]);
+        let mut csv = String::from("a,b,c,d\n");
+        for t in 0..steps {
+            let row = &x[(t * batch + 1) * width..(t * batch + 2) * width];
+            let cells: Vec<String> = row.iter().map(|v| format!("{v:?}")).collect();
+            csv.push_str(&format!("{}\n", cells.join(",")));
+        }
+        let data = write(dir.path(), "x.csv", csv);
+        let printed = ok(&predict(&out, &data, "a,b,c,d", &[]));
+        let rows: Vec<&str> = printed.lines().skip(1).collect();
+        assert_eq!(rows.len(), steps);
+        for (t, line) in rows.iter().enumerate() {
+            for (j, v) in line.split(',').enumerate() {
+                let want = y[(t * batch + 1) * 2 + j];
+                let got: f32 = v.parse().unwrap();
+                assert!(
+                    (got - want).abs() <= 1e-5,
+                    "{name} step {t}: {got} vs {want}"
+                );
+            }
+        }
+    }
+    let wrong = fails(
+        &[
+            "import",
+            "--from",
+            "torch",
+            "--model",
+            "amrc",
+            arg(&fixtures.join("lstm.safetensors")),
+            "--out",
+            arg(&dir.path().join("x")),
+        ],
+        2,
+    );
+    assert!(wrong.contains("no PyTorch counterpart"), "{wrong}");
 }
 
 #[test]

@@ -37,6 +37,8 @@ pub mod tasks;
 pub use mnnn_amn as amn;
 /// AMRC, the adaptive memory recurrent cell.
 pub use mnnn_amrc as amrc;
+/// Causal softmax attention: the growing-cache control and the sliding-window baseline.
+pub use mnnn_attention as attention;
 /// DTPN, the dual-track persistence network.
 pub use mnnn_dtpn as dtpn;
 /// Hyper-AMN, the multi-head associative manifold network.
@@ -49,6 +51,8 @@ pub use mnnn_mnemosyne as mnemosyne;
 pub use mnnn_ndm as ndm;
 /// PMRC, the persistent memory recurrent cell.
 pub use mnnn_pmrc as pmrc;
+/// The LSTM and GRU baselines (PyTorch's equations and layout).
+pub use mnnn_rnn as rnn;
 /// SGW-AMN, the sparse global workspace network.
 pub use mnnn_sgw_amn as sgw_amn;
 
@@ -57,28 +61,7 @@ pub use mnnn_sgw_amn as sgw_amn;
 /// loaded back with its weights, normalisation and memory state.
 pub use mnnn_core::registry::{create, entries, find, load};
 
-/// The preset configs shipped in `zoo/presets`, as `(file stem, RON text)`.
+/// The preset configs shipped in `zoo/presets`, as `(file stem, RON text)`, sorted by stem.
 pub fn presets() -> &'static [(&'static str, &'static str)] {
-    macro_rules! preset {
-        ($name:literal) => {
-            ($name, include_str!(concat!("../presets/", $name, ".ron")))
-        };
-    }
-    &[
-        preset!("amn"),
-        preset!("amrc"),
-        preset!("amrc-long-echo"),
-        preset!("dtpn"),
-        preset!("hyper-amn"),
-        preset!("mnemosyne"),
-        preset!("mnemosyne-delta"),
-        preset!("mnemosyne-nogate"),
-        preset!("mnemosyne-nosidecar"),
-        preset!("ndm"),
-        preset!("ndm-clamped"),
-        preset!("ndm-momentum"),
-        preset!("pmrc"),
-        preset!("pmrc-plain"),
-        preset!("sgw-amn"),
-    ]
+    include!(concat!(env!("OUT_DIR"), "/presets.rs"))
 }

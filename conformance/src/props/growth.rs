@@ -44,6 +44,15 @@ pub fn check(entry: &Entry, case: &Case) -> Check {
         m.predict(x).map(drop).map_err(|e| format!("predict: {e}"))
     };
     step(&mut m, &ten)?;
+    // A state that grows (a key–value cache) shows it at once; saying so here, before the
+    // long stream, keeps the failing case (and its shrinking) fast.
+    if m.state_size() != declared {
+        return Err(format!(
+            "the state grew: declared {declared} ({}), but the model holds {} after 10 steps",
+            entry.state_formula,
+            m.state_size()
+        ));
+    }
     let (shape10, bytes10) = (
         shapes(m.as_ref()),
         m.to_bytes().map_err(|e| e.to_string())?.len(),

@@ -38,14 +38,19 @@ pub trait DynModel<S: Scalar>: Send + Sync {
     /// The streaming state (one sequence; each tensor has a leading dimension of 1).
     fn state(&self) -> &Tensors<S>;
 
-    /// Replaces the streaming state; the layout must match exactly.
+    /// Replaces the streaming state; the layout must match exactly, unless the cell's state
+    /// grows with the stream and accepts this one ([`DynModel::accepts_state`]).
     fn set_state(&mut self, state: &Tensors<S>) -> Result<()>;
+
+    /// Whether [`DynModel::set_state`] takes a state of `layout`: the model's own, or for a
+    /// cell whose state grows with the stream, a grown one it accepts.
+    fn accepts_state(&self, layout: &crate::Layout) -> bool;
 
     /// Puts the streaming state back to that of a freshly built model.
     fn reset_state(&mut self);
 
-    /// Scalars per sequence the state actually holds (the conformance suite compares this
-    /// with the entry's declared formula).
+    /// Scalars per sequence the state actually holds now (the conformance suite compares
+    /// this with the entry's declared formula; it differs only for a state that grows).
     fn state_size(&self) -> usize;
 
     /// Normalisation statistics (`x_mean`, `x_std`, `y_mean`, `y_std`).
@@ -192,7 +197,15 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
     }
 
     fn set_state(&mut self, state: &Tensors<S>) -> Result<()> {
+        if state.layout() != self.state.layout() && self.cell.accepts_grown_state(state.layout()) {
+            self.state = state.clone();
+            return Ok(());
+        }
         self.state.assign(state)
+    }
+
+    fn accepts_state(&self, layout: &crate::Layout) -> bool {
+        layout == self.state.layout() || self.cell.accepts_grown_state(layout)
     }
 
     fn reset_state(&mut self) {
@@ -200,7 +213,8 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
     }
 
     fn state_size(&self) -> usize {
-        self.cell.state_layout().total()
+        // The streaming state holds one sequence.
+        self.state.data().len()
     }
 
     fn normalizer(&self) -> &Tensors<S> {

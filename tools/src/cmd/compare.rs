@@ -41,7 +41,7 @@ fn table(c: &Comparison) -> String {
             .map(|l| format!("{}={l}", c.sweep.as_deref().unwrap_or("x")))
             .collect()
     };
-    let _ = write!(s, "{:<10} {:<9}", "entry", "family");
+    let _ = write!(s, "{:<16} {:<9}", "entry", "family");
     for h in &head {
         let _ = write!(s, " {h:>17}");
     }
@@ -51,7 +51,13 @@ fn table(c: &Comparison) -> String {
         "params", "state", "lr", "train tok/s", "infer tok/s", "peak MiB"
     );
     for r in &c.rows {
-        let _ = write!(s, "{:<10} {:<9}", r.entry, r.family);
+        // A control is not a member of the family: marked, and explained below the table.
+        let family = if r.family == "control" {
+            format!("{}*", r.family)
+        } else {
+            r.family.clone()
+        };
+        let _ = write!(s, "{:<16} {:<9}", r.entry, family);
         for p in &r.points {
             let _ = write!(s, " {:>17}", format!("{:.3} ± {:.3}", p.mean, p.sd));
         }
@@ -64,6 +70,12 @@ fn table(c: &Comparison) -> String {
             r.train_tokens_per_second,
             r.inference_tokens_per_second,
             r.peak_rss_mib.map_or("-".into(), |m| format!("{m:.1}"))
+        );
+    }
+    if c.rows.iter().any(|r| r.family == "control") {
+        let _ = writeln!(
+            s,
+            "* not a member: a control that fails the membership test (see `mnnn conformance <entry>`)"
         );
     }
     s
@@ -101,9 +113,10 @@ fn csv(c: &Comparison) -> String {
 /// Runs the comparison and writes table, CSV, JSON and SVG.
 pub fn run(a: Args) -> CmdResult {
     let names: Vec<String> = if a.names.is_empty() {
+        // Every entry, controls included: the attention control is the row that shows what
+        // the membership rule excludes (the table marks it).
         mnnn_zoo::entries()
             .iter()
-            .filter(|e| e.family != mnnn_core::Family::Control)
             .map(|e| e.name.to_string())
             .collect()
     } else {

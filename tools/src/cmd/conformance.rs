@@ -2,7 +2,7 @@
 
 use super::CmdResult;
 use crate::Failure;
-use mnnn_conformance::{Suite, table};
+use mnnn_conformance::{Outcome, Suite, table};
 
 /// Runs the suite on the named entries (all of them with `all` or no names).
 pub fn run(names: &[String], all: bool, cases: u32, json: bool) -> CmdResult {
@@ -30,17 +30,26 @@ pub fn run(names: &[String], all: bool, cases: u32, json: bool) -> CmdResult {
     } else {
         print!("{}", table(&reports));
     }
-    let failed: Vec<&str> = reports
+    // Each failing entry with the properties it fails, so the reason is in the last line.
+    let failed: Vec<String> = reports
         .iter()
         .filter(|r| !r.passed())
-        .map(|r| r.entry.as_str())
+        .map(|r| {
+            let props: Vec<&str> = r
+                .properties
+                .iter()
+                .filter(|p| matches!(p.outcome, Outcome::Fail(_)))
+                .map(|p| p.property.name())
+                .collect();
+            format!("{} fails {}", r.entry, props.join(", "))
+        })
         .collect();
     if failed.is_empty() {
         Ok(())
     } else {
         Err(Failure::failed(format!(
             "not conforming: {}",
-            failed.join(", ")
+            failed.join("; ")
         )))
     }
 }
