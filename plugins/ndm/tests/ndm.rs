@@ -169,8 +169,17 @@ fn reference_mode_in_f32_reproduces_the_reference_forward_pass() {
             }
         }
         assert!(worst < 1e-5, "{variant}: worst relative error {worst:e}");
-        // The reference's starting plasticity: U[0.5, 1] per weight, 0.01, or 1.
+        // The reference's Hebbian strength η_H (the learned rates start there): 0.1, or
+        // 0.05 in ndm_.c.
         let fresh = model::<f32>(&text, 2, 3, 1);
+        let eta = if variant == "clamped" { 0.05 } else { 0.1 };
+        for name in ["eta_in", "eta_h"] {
+            assert!(
+                get(fresh.params(), name).iter().all(|&v| v == eta),
+                "{variant}: {name}"
+            );
+        }
+        // The reference's starting plasticity: U[0.5, 1] per weight, 0.01, or 1.
         let pl = get(fresh.state(), "plasticity_h");
         match variant {
             "original" => {
