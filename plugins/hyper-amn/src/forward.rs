@@ -146,8 +146,8 @@ impl<S: Scalar> HyperAmnCell<S> {
         // p = Λ ⊙ s + u, f = tanh(p).
         for (n, (pr, sr)) in p.chunks_exact_mut(h).zip(s.chunks_exact(h)).enumerate() {
             let ur = &u[(n / nh) * h..(n / nh + 1) * h];
-            for j in 0..h {
-                pr[j] = co.lam[j] * sr[j] + ur[j];
+            for ((pv, &lam), (&sv, &uv)) in pr.iter_mut().zip(&co.lam).zip(sr.iter().zip(ur)) {
+                *pv = lam * sv + uv;
             }
         }
         f.copy_from_slice(p);
@@ -161,9 +161,11 @@ impl<S: Scalar> HyperAmnCell<S> {
         {
             let k = n % nh;
             let (ak, bk) = (&co.a[k * h..(k + 1) * h], &co.bf[k * h..(k + 1) * h]);
-            for j in 0..h {
-                let tau = ak[j] + bk[j] * fr[j].abs();
-                lr[j] = pr[j] + dt * (bk[j] * fr[j] - tau * pr[j]);
+            for (((lv, &pv), &fv), (&av, &bv)) in
+                lr.iter_mut().zip(pr).zip(fr).zip(ak.iter().zip(bk))
+            {
+                let tau = av + bv * fv.abs();
+                *lv = pv + dt * (bv * fv - tau * pv);
             }
         }
         // Key and query of every head from its liquid state.
@@ -196,10 +198,13 @@ impl<S: Scalar> HyperAmnCell<S> {
             rr.fill(S::zero());
             for (mi, (row, vr)) in mb.chunks_exact_mut(h).zip(vk.chunks_exact(h)).enumerate() {
                 let (w, q) = (ws * key[mi], qry[mi]);
-                for j in 0..h {
-                    let nv = dec * row[j] + w * (lr[j] * vr[j]);
-                    row[j] = nv;
-                    rr[j] += q * nv;
+                // Iterators rather than indices, so that no bounds check stops vectorisation.
+                for ((d, &lv), (&vv, rv)) in
+                    row.iter_mut().zip(lr).zip(vr.iter().zip(rr.iter_mut()))
+                {
+                    let nv = dec * *d + w * (lv * vv);
+                    *d = nv;
+                    *rv += q * nv;
                 }
             }
         }

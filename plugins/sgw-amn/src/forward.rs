@@ -288,10 +288,13 @@ impl<S: Scalar> SgwAmnCell<S> {
             rr.fill(S::zero());
             for (mi, (row, vr)) in mb.chunks_exact_mut(nq).zip(pv.chunks_exact(nq)).enumerate() {
                 let (w, q) = (wsc * key[mi], qry[mi]);
-                for j in 0..nq {
-                    let nv = dec * row[j] + w * (pr[j] * vr[j]);
-                    row[j] = nv;
-                    rr[j] += q * nv;
+                // Iterators rather than indices, so that no bounds check stops vectorisation.
+                for ((d, &pv0), (&vv, rv)) in
+                    row.iter_mut().zip(pr).zip(vr.iter().zip(rr.iter_mut()))
+                {
+                    let nv = dec * *d + w * (pv0 * vv);
+                    *d = nv;
+                    *rv += q * nv;
                 }
             }
         }
