@@ -20,10 +20,10 @@ THREADS=${THREADS:-2}
 STEPS=${STEPS:-30}
 SECONDS_PER=${SECONDS_PER:-5}
 PY=${PYTHON:-python3}
-# libgomp's threads spin while they wait; on this shared 2-core machine, under other builds,
-# that made a 2-thread torch elementwise op ~5x slower than with passive waiting (README).
-# Passive is torch's better setting here; set OMP_WAIT_POLICY=ACTIVE to measure the default.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# Torch runs with its own default thread waiting (libgomp's threads spin): on a quiet machine
+# that is its fastest setting (mnemosyne-delta training, 2 threads: 25.6K tokens/s spinning,
+# 8.4K with OMP_WAIT_POLICY=PASSIVE). Under load from other processes spinning hurts it
+# instead; set OMP_WAIT_POLICY=PASSIVE for that case, and say so with the figures.
 # KEEP=dir keeps the raw outputs (ours' JSON, torch's JSON lines) there.
 if [ -n "${KEEP:-}" ]; then
   OUT=$KEEP

@@ -56,8 +56,8 @@ enum Command {
     },
     /// Compare entries on a benchmark task: the same data, budget and learning-rate search
     /// for each; a table, compare.csv, compare.json and compare.svg. With no arguments: every
-    /// entry on delayed recall over delays 1–32 (close to an hour on two cores, almost all
-    /// of it training MNEMOSYNE; `--seeds 1 --budget-steps 50` takes about a minute). The
+    /// entry on delayed recall over delays 1–32 (roughly 25 minutes on two cores, most of it
+    /// training MNEMOSYNE; `--seeds 1 --budget-steps 50` takes under a minute). The
     /// runs are independent and train side by side on every core; `train tok/s` and `peak
     /// MiB` come from one short run of each entry timed alone.
     Compare {
