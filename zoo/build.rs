@@ -22,7 +22,11 @@ fn main() {
     let mut code = String::from("&[\n");
     for s in &stems {
         let path = dir.join(format!("{s}.ron"));
-        let _ = writeln!(code, "    ({s:?}, include_str!({:?})),", path.display().to_string());
+        let _ = writeln!(
+            code,
+            "    ({s:?}, include_str!({:?})),",
+            path.display().to_string()
+        );
     }
     code.push(']');
     let out = Path::new(&std::env::var("OUT_DIR").expect("set by cargo")).join("presets.rs");
