@@ -5,7 +5,6 @@
 
 use crate::SgwAmnParams;
 use mnnn_core::cell::{Cell, Diagnostic, Dims, mean_abs};
-use mnnn_core::kernels::Path;
 use mnnn_core::reference::Compat;
 use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3};
@@ -162,51 +161,22 @@ pub struct Tape<S> {
     pub(crate) aux: Vec<S>,
 }
 
-/// Runs `$imp` on the widest build the selected kernel path allows (the same generic body
-/// compiled with AVX-512F, with AVX2+FMA, or for the baseline; the builds compute the same
-/// values: the loops are elementwise or sum in a fixed order, and nothing is fused).
-macro_rules! wide {
-    ($vis:vis fn $name:ident => $imp:ident ($($arg:ident : $ty:ty),*)) => {
-        $vis fn $name(&self, $($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx2,fma")]
-                unsafe fn w512<S: Scalar>(c: &SgwAmnCell<S>, $($arg: $ty),*) {
-                    c.$imp($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn w256<S: Scalar>(c: &SgwAmnCell<S>, $($arg: $ty),*) {
-                    c.$imp($($arg),*)
-                }
-                match Path::selected() {
-                    // SAFETY: the selected path is one the CPU has.
-                    Path::Avx512 => return unsafe { w512(self, $($arg),*) },
-                    // SAFETY: as above.
-                    Path::Avx2 => return unsafe { w256(self, $($arg),*) },
-                    Path::Portable => {}
-                }
-            }
-            self.$imp($($arg),*)
-        }
-    };
-}
-
 impl<S: Scalar> SgwAmnCell<S> {
-    wide!(fn step_wide => step_impl(
+    mnnn_core::runtime_builds!(SgwAmnCell: fn step_wide => step_impl(
         params: &Tensors<S>,
         state: &mut Tensors<S>,
         x: ArrayView2<S>,
         y: ArrayViewMut2<S>,
         scratch: &mut Scratch<S>
     ));
-    wide!(pub(crate) fn window_wide => window_impl(
+    mnnn_core::runtime_builds!(SgwAmnCell: pub(crate) fn window_wide => window_impl(
         params: &Tensors<S>,
         state: &mut Tensors<S>,
         xs: ArrayView3<S>,
         ys: ArrayViewMut3<S>,
         tape: &mut Tape<S>
     ));
-    wide!(fn backward_wide => backward_impl(
+    mnnn_core::runtime_builds!(SgwAmnCell: fn backward_wide => backward_impl(
         params: &Tensors<S>,
         tape: &Tape<S>,
         dys: ArrayView3<S>,
