@@ -513,16 +513,12 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
         // Speed and memory of one run alone: the runs above shared the machine, so their
         // own timings would say more about the schedule than about the model.
         let peak_ok = reset_peak_rss();
-        let mut solo = match cfg.budget {
-            Budget::Updates(n) => {
-                train_config(&base[0], Budget::Updates(n.min(SOLO_UPDATES)), lr, 0)
-            }
-            Budget::Seconds(_) => train_config(&base[0], Budget::Updates(SOLO_UPDATES), lr, 0),
+        let (updates, seconds) = match cfg.budget {
+            Budget::Updates(n) => (n.min(SOLO_UPDATES), SOLO_SECONDS),
+            Budget::Seconds(s) => (SOLO_UPDATES, s.min(SOLO_SECONDS)),
         };
-        solo.max_seconds = match cfg.budget {
-            Budget::Seconds(s) => s.min(SOLO_SECONDS),
-            Budget::Updates(_) => SOLO_SECONDS,
-        };
+        let mut solo = train_config(&base[0], Budget::Updates(updates), lr, 0);
+        solo.max_seconds = seconds;
         let train_tps =
             train_with(contender, &base[0], &solo)?.map_or(f64::NAN, |(_, r)| r.tokens_per_second);
         let inference = inference_speed(model0.as_mut(), &base[0])?;
