@@ -52,6 +52,21 @@ impl<S: Scalar> MnemosyneCell<S> {
 
     /// Runs a batch window through one tape per [`GROUP`] sequences (in parallel when asked
     /// and there is more than one).
+    /// `(state tensor, parameter tensor)` for every state tensor a reset fills from a
+    /// parameter: the memory's weights and biases, and their snapshot's, from `init.*`.
+    fn initial_copies(&self) -> Vec<(Idx, Idx)> {
+        let (si, pi) = (&self.sh.si, &self.sh.pi);
+        let init_b = pi.init.b.iter().flatten().copied();
+        std::iter::once(&si.phi)
+            .chain(si.snapshot.as_ref())
+            .flat_map(|f| {
+                let w = f.w.iter().copied().zip(pi.init.w.iter().copied());
+                let b = f.b.iter().flatten().copied().zip(init_b.clone());
+                w.chain(b).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     fn runs(
         &self,
         params: &Tensors<S>,
@@ -205,22 +220,11 @@ impl<S: Scalar> Cell<S> for MnemosyneCell<S> {
 
     fn reset_state(&self, params: &Tensors<S>, state: &mut Tensors<S>) {
         state.fill(S::zero());
-        let si = &self.sh.si;
-        let copy = |state: &mut Tensors<S>, dst: &[Idx], src: &[Idx]| {
-            for (&d, &s) in dst.iter().zip(src) {
-                let from = params.slice(s);
-                let n = from.len();
-                for chunk in state.slice_mut(d).chunks_exact_mut(n) {
-                    chunk.copy_from_slice(from);
-                }
+        for (d, p) in self.initial_copies() {
+            let from = params.slice(p);
+            for chunk in state.slice_mut(d).chunks_exact_mut(from.len()) {
+                chunk.copy_from_slice(from);
             }
-        };
-        let pi = &self.sh.pi;
-        let init_b: Vec<Idx> = pi.init.b.iter().flatten().copied().collect();
-        for f in std::iter::once(&si.phi).chain(si.snapshot.as_ref()) {
-            copy(state, &f.w, &pi.init.w);
-            let b: Vec<Idx> = f.b.iter().flatten().copied().collect();
-            copy(state, &b, &init_b);
         }
     }
 
@@ -230,24 +234,13 @@ impl<S: Scalar> Cell<S> for MnemosyneCell<S> {
         dstate: &Tensors<S>,
         grads: &mut Tensors<S>,
     ) {
-        let si = &self.sh.si;
         // Every sequence's copy of the initial memory (and its snapshot's) came from the same
         // parameters, so their gradients sum into them.
-        let add = |grads: &mut Tensors<S>, dst: &[Idx], src: &[Idx]| {
-            for (&d, &s) in dst.iter().zip(src) {
-                let to = grads.slice_mut(s);
-                let n = to.len();
-                for chunk in dstate.slice(d).chunks_exact(n) {
-                    to.iter_mut().zip(chunk).for_each(|(g, v)| *g += *v);
-                }
+        for (d, p) in self.initial_copies() {
+            let to = grads.slice_mut(p);
+            for chunk in dstate.slice(d).chunks_exact(to.len()) {
+                to.iter_mut().zip(chunk).for_each(|(g, v)| *g += *v);
             }
-        };
-        let pi = &self.sh.pi;
-        let init_b: Vec<Idx> = pi.init.b.iter().flatten().copied().collect();
-        for f in std::iter::once(&si.phi).chain(si.snapshot.as_ref()) {
-            add(grads, &f.w, &pi.init.w);
-            let b: Vec<Idx> = f.b.iter().flatten().copied().collect();
-            add(grads, &b, &init_b);
         }
     }
 
