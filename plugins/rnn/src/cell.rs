@@ -10,6 +10,11 @@ use mnnn_core::cell::{Cell, Diagnostic, Dims, mean_abs};
 use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
 
+/// Rows (steps × sequences) per chunk of an inference window: enough that each chunk's input
+/// product is a real matrix product, few enough that the chunk's gates stay in L2 beside
+/// `W_hh`.
+const CHUNK_ROWS: usize = 128;
+
 /// Which recurrence a [`RnnCell`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -93,54 +98,84 @@ impl RnnCell {
         }
     }
 
-    /// Runs `tape.x` (`T·B × input`, filled by the caller with `tape.steps` and `tape.batch`) through every layer from `state`,
-    /// leaves the final state in `state` and the outputs in `y` (`T·B × output`). With
-    /// `record`, also stores the transposed weights the backward pass reads.
+    /// Runs `x` (`T·B × input`, `T = tape.steps`, `B = tape.batch`) through every layer from
+    /// `state`, leaves the final state in `state` and the outputs in `y` (`T·B × output`).
+    ///
+    /// With `record`, the window is one chunk and the tape keeps every layer's record of it
+    /// (and the transposed weights the backward pass reads). Without, the window runs in
+    /// chunks of about [`CHUNK_ROWS`] rows through buffers of that size, each chunk layer by
+    /// layer (one input product per layer and chunk), so inference over a long window needs
+    /// no window-sized buffers; chunking changes no bit (see [`mat`]).
     fn run<S: Scalar>(
         &self,
         p: &Tensors<S>,
         state: &mut Tensors<S>,
+        x: &[S],
         y: &mut [S],
         tape: &mut Tape<S>,
         record: bool,
     ) {
         let (t, b) = (tape.steps, tape.batch);
-        let (h, bh, c) = (self.hidden, b * self.hidden, self.kind.carried());
-        tape.layers.resize_with(self.layers, LayerTape::default);
-        for k in 0..self.layers {
-            let (below, rest) = tape.layers.split_at_mut(k);
-            let lt = &mut rest[0];
-            let x: &[S] = if k == 0 {
-                &tape.x
-            } else {
-                &below[k - 1].hs[bh..]
-            };
-            sized(&mut lt.hs, (t + 1) * bh);
-            lt.hs[..bh].copy_from_slice(state.slice(c * k));
-            let sh = self.shape(k, t, b);
-            let w = self.weights(p, k);
-            match self.kind {
-                Kind::Lstm => {
-                    sized(&mut lt.cs, (t + 1) * bh);
-                    lt.cs[..bh].copy_from_slice(state.slice(c * k + 1));
-                    lstm::forward(x, sh, &w, lt);
-                    state.slice_mut(c * k + 1).copy_from_slice(&lt.cs[t * bh..]);
+        let (h, bh, c, o) = (
+            self.hidden,
+            b * self.hidden,
+            self.kind.carried(),
+            self.dims.output,
+        );
+        let layers = &mut tape.layers;
+        layers.resize_with(self.layers, LayerTape::default);
+        let chunk = if record {
+            t
+        } else {
+            (CHUNK_ROWS / b.max(1)).max(1)
+        };
+        let (w_out, b_out) = (p.slice(self.w_out()), p.slice(self.w_out() + 1));
+        let n_in = self.dims.input;
+        let chunk = chunk.max(1);
+        // An empty window still runs once (with no rows), so that a recorded tape holds the
+        // initial state the backward pass starts from.
+        let mut s0 = 0;
+        loop {
+            let n = chunk.min(t - s0);
+            for k in 0..self.layers {
+                let (below, rest) = layers.split_at_mut(k);
+                let lt = &mut rest[0];
+                let xk: &[S] = if k == 0 {
+                    &x[s0 * b * n_in..(s0 + n) * b * n_in]
+                } else {
+                    &below[k - 1].hs[bh..]
+                };
+                sized(&mut lt.hs, (n + 1) * bh);
+                lt.hs[..bh].copy_from_slice(state.slice(c * k));
+                let sh = self.shape(k, n, b);
+                let w = self.weights(p, k);
+                match self.kind {
+                    Kind::Lstm => {
+                        sized(&mut lt.cs, (n + 1) * bh);
+                        lt.cs[..bh].copy_from_slice(state.slice(c * k + 1));
+                        lstm::forward(xk, sh, &w, lt);
+                        state.slice_mut(c * k + 1).copy_from_slice(&lt.cs[n * bh..]);
+                    }
+                    Kind::Gru => gru::forward(xk, sh, &w, lt),
                 }
-                Kind::Gru => gru::forward(x, sh, &w, lt),
+                state.slice_mut(c * k).copy_from_slice(&lt.hs[n * bh..]);
             }
-            state.slice_mut(c * k).copy_from_slice(&lt.hs[t * bh..]);
-            if record {
-                let gh = self.kind.gates() * h;
-                transpose_into(&mut lt.w_hh_t, w.w_hh, h, gh);
-                transpose_into(&mut lt.w_ih_t, w.w_ih, sh.n_in, gh);
+            let top = &layers[self.layers - 1].hs[bh..];
+            let yc = &mut y[s0 * b * o..(s0 + n) * b * o];
+            mat::mul(yc, top, w_out, n * b, h, o);
+            mat::add_rows(yc, b_out);
+            s0 += n;
+            if s0 >= t {
+                break;
             }
         }
-        let o = self.dims.output;
-        let top = &tape.layers[self.layers - 1].hs[bh..];
-        let (w_out, b_out) = (p.slice(self.w_out()), p.slice(self.w_out() + 1));
-        mat::mul(y, top, w_out, t * b, h, o);
-        mat::add_rows(y, b_out);
         if record {
+            let gh = self.kind.gates() * h;
+            for (k, lt) in layers.iter_mut().enumerate() {
+                let w = self.weights(p, k);
+                transpose_into(&mut lt.w_hh_t, w.w_hh, h, gh);
+                transpose_into(&mut lt.w_ih_t, w.w_ih, self.n_in(k), gh);
+            }
             transpose_into(&mut tape.w_out_t, w_out, h, o);
         }
     }
@@ -155,19 +190,30 @@ impl RnnCell {
         record: bool,
     ) {
         (tape.steps, tape.batch) = (xs.dim().0, xs.dim().1);
-        tape.x.clear();
-        match xs.as_slice() {
-            Some(v) => tape.x.extend_from_slice(v),
-            None => tape.x.extend(xs.iter().copied()),
-        }
+        // The backward pass reads layer 0's inputs from the tape; inference reads the caller's
+        // buffer when it is contiguous.
+        let mut x = std::mem::take(&mut tape.x);
+        let direct = match xs.as_slice() {
+            Some(v) if !record => Some(v),
+            _ => {
+                x.clear();
+                match xs.as_slice() {
+                    Some(v) => x.extend_from_slice(v),
+                    None => x.extend(xs.iter().copied()),
+                }
+                None
+            }
+        };
+        let xv = direct.unwrap_or(&x);
         match ys.as_slice_mut() {
-            Some(y) => self.run(p, state, y, tape, record),
+            Some(y) => self.run(p, state, xv, y, tape, record),
             None => {
                 let mut y = vec![S::zero(); ys.len()];
-                self.run(p, state, &mut y, tape, record);
+                self.run(p, state, xv, &mut y, tape, record);
                 ys.iter_mut().zip(y).for_each(|(d, v)| *d = v);
             }
         }
+        tape.x = x;
     }
 }
 
@@ -286,7 +332,7 @@ impl<S: Scalar> Cell<S> for RnnCell {
         mat::mul_t_acc(grads.slice_mut(wo), top, dy, rows, h, o);
         mat::sum_rows_acc(grads.slice_mut(wo + 1), dy);
         sized(dh_above, rows * h);
-        mat::mul(dh_above, dy, &tape.w_out_t, rows, o, h);
+        mat::mul_any(dh_above, dy, &tape.w_out_t, rows, o, h);
         let mut dxs = dxs;
         for k in (0..self.layers).rev() {
             let lt = &tape.layers[k];

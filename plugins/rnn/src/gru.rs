@@ -11,7 +11,7 @@
 //! product with `W_hh` over the batch, and the weight gradients one product each per window.
 
 use crate::lstm::{Grads, Shape, Weights};
-use crate::mat::{add_rows, mul, mul_acc, mul_t_acc, sum_rows_acc};
+use crate::mat::{add_rows, mul, mul_acc, mul_any, mul_t_acc, sum_rows_acc};
 use crate::tape::{LayerTape, sized};
 use mnnn_core::Scalar;
 
@@ -117,6 +117,6 @@ pub(crate) fn backward<S: Scalar>(
     sum_rows_acc(grads.b_ih, dgi);
     sum_rows_acc(grads.b_hh, dgh);
     if let Some(dx) = dx {
-        mul(dx, dgi, &lt.w_ih_t, rows, g, n_in);
+        mul_any(dx, dgi, &lt.w_ih_t, rows, g, n_in);
     }
 }

@@ -12,7 +12,7 @@
 //! computes the pre-activation gradients and one product with `W_hhᵀ`; the weight gradients
 //! are then one product each over every step of the window.
 
-use crate::mat::{mul, mul_acc, mul_t_acc, sum_rows_acc};
+use crate::mat::{mul, mul_acc, mul_any, mul_t_acc, sum_rows_acc};
 use crate::tape::{LayerTape, sized};
 use mnnn_core::Scalar;
 
@@ -152,6 +152,6 @@ pub(crate) fn backward<S: Scalar>(
     sum_rows_acc(grads.b_ih, dg);
     sum_rows_acc(grads.b_hh, dg);
     if let Some(dx) = dx {
-        mul(dx, dg, &lt.w_ih_t, rows, g, n_in);
+        mul_any(dx, dg, &lt.w_ih_t, rows, g, n_in);
     }
 }
