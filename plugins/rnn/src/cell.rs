@@ -15,6 +15,9 @@ use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
 /// `W_hh`.
 const CHUNK_ROWS: usize = 128;
 
+/// Steps from which a window packs `W_hh` for its products (the copy costs about one step).
+const PACK_STEPS: usize = 4;
+
 /// Which recurrence a [`RnnCell`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -89,12 +92,18 @@ impl RnnCell {
         4 * self.layers
     }
 
-    fn weights<'a, S: Scalar>(&self, p: &'a Tensors<S>, k: usize) -> Weights<'a, S> {
+    fn weights<'a, S: Scalar>(
+        &self,
+        p: &'a Tensors<S>,
+        k: usize,
+        w_hh_packed: Option<&'a [S]>,
+    ) -> Weights<'a, S> {
         Weights {
             w_ih: p.slice(4 * k),
             w_hh: p.slice(4 * k + 1),
             b_ih: p.slice(4 * k + 2),
             b_hh: p.slice(4 * k + 3),
+            w_hh_packed,
         }
     }
 
@@ -122,8 +131,17 @@ impl RnnCell {
             self.kind.carried(),
             self.dims.output,
         );
-        let layers = &mut tape.layers;
+        let (layers, packed) = (&mut tape.layers, &mut tape.packed);
         layers.resize_with(self.layers, LayerTape::default);
+        let gh = self.kind.gates() * h;
+        let pack = t >= PACK_STEPS;
+        if pack {
+            packed.resize_with(self.layers, Vec::new);
+            for (k, wp) in packed.iter_mut().enumerate() {
+                let w_hh = p.slice(4 * k + 1);
+                mat::pack(wp, h, gh, |i, j| w_hh[i * gh + j]);
+            }
+        }
         let chunk = if record {
             t
         } else {
@@ -148,7 +166,7 @@ impl RnnCell {
                 sized(&mut lt.hs, (n + 1) * bh);
                 lt.hs[..bh].copy_from_slice(state.slice(c * k));
                 let sh = self.shape(k, n, b);
-                let w = self.weights(p, k);
+                let w = self.weights(p, k, pack.then(|| &packed[k][..]));
                 match self.kind {
                     Kind::Lstm => {
                         sized(&mut lt.cs, (n + 1) * bh);
@@ -170,10 +188,9 @@ impl RnnCell {
             }
         }
         if record {
-            let gh = self.kind.gates() * h;
             for (k, lt) in layers.iter_mut().enumerate() {
-                let w = self.weights(p, k);
-                transpose_into(&mut lt.w_hh_t, w.w_hh, h, gh);
+                let w = self.weights(p, k, None);
+                mat::pack(&mut lt.w_hh_t, gh, h, |i, j| w.w_hh[j * gh + i]);
                 transpose_into(&mut lt.w_ih_t, w.w_ih, self.n_in(k), gh);
             }
             transpose_into(&mut tape.w_out_t, w_out, h, o);

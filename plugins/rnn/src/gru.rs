@@ -11,7 +11,7 @@
 //! product with `W_hh` over the batch, and the weight gradients one product each per window.
 
 use crate::lstm::{Grads, Shape, Weights};
-use crate::mat::{add_rows, mul, mul_acc, mul_any, mul_t_acc, sum_rows_acc};
+use crate::mat::{add_rows, mul, mul_acc_packed, mul_any, mul_t_acc, sum_rows_acc};
 use crate::tape::{LayerTape, sized};
 use mnnn_core::Scalar;
 
@@ -31,7 +31,7 @@ pub(crate) fn forward<S: Scalar>(x: &[S], sh: Shape, w: &Weights<S>, lt: &mut La
         for row in lt.gh.chunks_exact_mut(g) {
             row.copy_from_slice(w.b_hh);
         }
-        mul_acc(&mut lt.gh, h_prev, w.w_hh, b, h, g);
+        w.recur(&mut lt.gh, h_prev, b, h);
         let a = &mut lt.acts[s * b * g..(s + 1) * b * g];
         let ghn = &mut lt.aux[s * bh..(s + 1) * bh];
         for (k, (row, gr)) in a.chunks_exact_mut(g).zip(lt.gh.chunks_exact(g)).enumerate() {
@@ -110,7 +110,7 @@ pub(crate) fn backward<S: Scalar>(
                 dh[q] = dhv * z;
             }
         }
-        mul_acc(dh, dr, &lt.w_hh_t, b, g, h);
+        mul_acc_packed(dh, dr, &lt.w_hh_t, b, g, h);
     }
     mul_t_acc(grads.w_hh, &lt.hs[..rows * h], dgh, rows, h, g);
     mul_t_acc(grads.w_ih, x, dgi, rows, n_in, g);

@@ -12,7 +12,7 @@
 //! computes the pre-activation gradients and one product with `W_hhᵀ`; the weight gradients
 //! are then one product each over every step of the window.
 
-use crate::mat::{mul, mul_acc, mul_any, mul_t_acc, sum_rows_acc};
+use crate::mat::{mul, mul_acc, mul_acc_packed, mul_any, mul_t_acc, sum_rows_acc};
 use crate::tape::{LayerTape, sized};
 use mnnn_core::Scalar;
 
@@ -35,6 +35,22 @@ pub(crate) struct Weights<'a, S> {
     pub w_hh: &'a [S],
     pub b_ih: &'a [S],
     pub b_hh: &'a [S],
+    /// `W_hh` packed by [`pack`](crate::mat::pack), when the window is long enough to repay
+    /// the copy.
+    pub w_hh_packed: Option<&'a [S]>,
+}
+
+impl<S: Scalar> Weights<'_, S> {
+    /// `y += h · W_hh` for the `b` rows of `h` (`b × H`, `y` is `b × G·H`), the same bits
+    /// whether `W_hh` is packed or not.
+    #[inline]
+    pub(crate) fn recur(&self, y: &mut [S], hs: &[S], b: usize, h: usize) {
+        let g = self.w_hh.len() / h;
+        match self.w_hh_packed {
+            Some(wp) => mul_acc_packed(y, hs, wp, b, h, g),
+            None => mul_acc(y, hs, self.w_hh, b, h, g),
+        }
+    }
 }
 
 /// Runs the window; `lt.hs[..B·H]` and `lt.cs[..B·H]` hold the initial state on entry, and
@@ -58,7 +74,7 @@ pub(crate) fn forward<S: Scalar>(x: &[S], sh: Shape, w: &Weights<S>, lt: &mut La
         let (c_done, c_rest) = lt.cs.split_at_mut((s + 1) * bh);
         let (c_prev, c_new) = (&c_done[s * bh..], &mut c_rest[..bh]);
         let a = &mut lt.acts[s * b * g..(s + 1) * b * g];
-        mul_acc(a, h_prev, w.w_hh, b, h, g);
+        w.recur(a, h_prev, b, h);
         // σ(v) = ½ + ½·tanh(v/2): one vectorised tanh over all four blocks.
         for row in a.chunks_exact_mut(g) {
             row[..2 * h].iter_mut().for_each(|v| *v *= half);
@@ -145,7 +161,7 @@ pub(crate) fn backward<S: Scalar>(
             }
         }
         dh.fill(S::zero());
-        mul_acc(dh, dgs, &lt.w_hh_t, b, g, h);
+        mul_acc_packed(dh, dgs, &lt.w_hh_t, b, g, h);
     }
     mul_t_acc(grads.w_hh, &lt.hs[..rows * h], dg, rows, h, g);
     mul_t_acc(grads.w_ih, x, dg, rows, n_in, g);

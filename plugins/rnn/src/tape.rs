@@ -21,7 +21,8 @@ pub(crate) struct LayerTape<S> {
     pub aux: Vec<S>,
     /// GRU: the recurrent product of one step, `B × 3H`.
     pub gh: Vec<S>,
-    /// `W_hhᵀ` (`G·H × H`), filled when recording, so the backward products read rows.
+    /// `W_hhᵀ` (`G·H × H`) packed by [`pack`](crate::mat::pack), filled when recording, for
+    /// the backward pass's product of each step.
     pub w_hh_t: Vec<S>,
     /// `W_ihᵀ` (`G·H × in`), likewise.
     pub w_ih_t: Vec<S>,
@@ -55,6 +56,8 @@ pub struct Tape<S> {
     pub(crate) layers: Vec<LayerTape<S>>,
     /// `w_outᵀ`, `output × H`.
     pub(crate) w_out_t: Vec<S>,
+    /// Each layer's `W_hh` packed for the forward pass (see [`Weights`](crate::lstm)).
+    pub(crate) packed: Vec<Vec<S>>,
     pub(crate) back: Mutex<Back<S>>,
 }
 
