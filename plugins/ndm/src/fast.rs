@@ -73,7 +73,7 @@ macro_rules! dispatch {
 
 /// Whether the AVX2 build of the loops may run (core's kernel choice, `MNNN_KERNELS`
 /// included). The loops are element-wise with no reassociated sums and Rust never fuses a
-/// multiply and an add on its own, so both builds give the same bits.
+/// multiply and an add on its own, so every build gives the same bits.
 fn wide() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -83,6 +83,34 @@ fn wide() -> bool {
     {
         false
     }
+}
+
+/// Whether the AVX-512 build of the update may run (core's kernel choice, as [`wide`]).
+fn widest() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        mnnn_core::kernels::Path::selected() >= mnnn_core::kernels::Path::Avx512
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The update compiled with AVX-512F enabled: twice the lanes of the AVX2 build for the
+/// per-token step, whose time is mostly this pass over the fast weights.
+///
+/// # Safety
+/// The CPU must support AVX-512F ([`widest`] checks it).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+unsafe fn update_avx512<S: Scalar, const REF: bool, const CLAMP: bool, const MOM: bool>(
+    k: &K<S>,
+    rows: &[S],
+    cols: &[S],
+    m: Fast<'_, S>,
+) {
+    update_impl::<S, REF, CLAMP, MOM>(k, rows, cols, m)
 }
 
 /// The same body compiled with AVX2 enabled.
@@ -122,6 +150,12 @@ unsafe fn backward_avx2<S: Scalar, const REF: bool, const CLAMP: bool, const MOM
 /// Applies the update to `m` for row factors `rows` and column factors `cols`.
 pub(crate) fn update<S: Scalar>(c: &Consts<S>, rows: &[S], cols: &[S], m: Fast<'_, S>) {
     let k = K::new(c);
+    #[cfg(target_arch = "x86_64")]
+    if widest() {
+        // SAFETY: `widest` checked that the CPU has AVX-512F.
+        unsafe { dispatch!(c, update_avx512, &k, rows, cols, m) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if wide() {
         // SAFETY: `wide` checked that the CPU has AVX2.
@@ -286,7 +320,8 @@ mod tests {
     use crate::{NdmParams, Variant};
     use mnnn_core::reference::Compat;
 
-    /// The AVX2 build gives the same bits as the portable one, forward and backward.
+    /// The AVX2 and AVX-512 builds give the same bits as the portable one, forward and
+    /// backward.
     #[test]
     fn the_avx2_build_equals_the_portable_one() {
         if !std::is_x86_feature_detected!("avx2") {
@@ -309,7 +344,7 @@ mod tests {
                 });
                 let k = K::new(&c);
                 let (rows, cols, w0) = (vals(r, 1), vals(n, 2), vals(r * n, 3));
-                let run = |wide: bool| {
+                let run = |wide: u8| {
                     let (mut a, mut p, mut v) = (vals(r * n, 4), vals(r * n, 5), vals(r * n, 6));
                     let m = Fast {
                         w0: &w0,
@@ -317,7 +352,10 @@ mod tests {
                         p: &mut p,
                         v: &mut v,
                     };
-                    if wide {
+                    if wide == 2 {
+                        // SAFETY: AVX-512F checked by the caller.
+                        unsafe { dispatch!(c, update_avx512, &k, &rows, &cols, m) }
+                    } else if wide == 1 {
                         // SAFETY: AVX2 checked above.
                         unsafe { dispatch!(c, update_avx2, &k, &rows, &cols, m) }
                     } else {
@@ -338,7 +376,7 @@ mod tests {
                         w0: &mut gw,
                     };
                     let before = (&w0[..], &a0[..], &p0[..]);
-                    if wide {
+                    if wide >= 1 {
                         // SAFETY: AVX2 checked above.
                         unsafe {
                             dispatch!(
@@ -368,7 +406,10 @@ mod tests {
                     }
                     [a, p, v, ga, gp, gv, gw, gr, gc]
                 };
-                assert_eq!(run(true), run(false), "{variant:?}/{compat:?}");
+                assert_eq!(run(1), run(0), "{variant:?}/{compat:?}");
+                if std::is_x86_feature_detected!("avx512f") {
+                    assert_eq!(run(2), run(0), "{variant:?}/{compat:?} (AVX-512)");
+                }
             }
         }
     }

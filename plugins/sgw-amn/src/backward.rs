@@ -135,9 +135,36 @@ impl<S: Scalar> SgwAmnCell<S> {
                     let span = mi * nq..(mi + 1) * nq;
                     let (mn, vr) = (&mnew[span.clone()], &pv[span.clone()]);
                     let (gvr, dmr) = (&mut gv[span.clone()], &mut dmb[span]);
+                    // Eight partial sums, lane `j mod 8` each; whole blocks of 8 columns as
+                    // straight-line 8-wide code (vectorised), the leftover columns one by one
+                    // into the same lanes, so the sums are the same whatever the width.
                     let mut ql = [zero; 8];
                     let mut wl = [zero; 8];
-                    for j in 0..nq {
+                    let full = nq - nq % 8;
+                    for c in (0..full).step_by(8) {
+                        let s = c..c + 8;
+                        let (dr, mnc) = (&drho[s.clone()], &mn[s.clone()]);
+                        let (vrc, p0c) = (&vr[s.clone()], &p0[s.clone()]);
+                        let (dpc, gvc) = (&mut dp0[s.clone()], &mut gvr[s.clone()]);
+                        let dmc = &mut dmr[s];
+                        // Every load before any store, so that the compiler need not prove
+                        // the output blocks apart to turn the lanes into vector operations.
+                        let ld = |v: &[S]| -> [S; 8] { v.try_into().expect("8 columns") };
+                        let (dmv, drv, mnv) = (ld(dmc), ld(dr), ld(mnc));
+                        let (vrv, p0v, dpv, gvv) = (ld(vrc), ld(p0c), ld(dpc), ld(gvc));
+                        let g: [S; 8] = std::array::from_fn(|e| dmv[e] + q * drv[e]);
+                        for e in 0..8 {
+                            ql[e] += drv[e] * mnv[e];
+                            wl[e] += g[e] * (p0v[e] * vrv[e]);
+                        }
+                        let dpn: [S; 8] = std::array::from_fn(|e| dpv[e] + g[e] * (w * vrv[e]));
+                        let gvn: [S; 8] = std::array::from_fn(|e| gvv[e] + g[e] * (w * p0v[e]));
+                        let dmn: [S; 8] = std::array::from_fn(|e| dec * g[e]);
+                        dpc.copy_from_slice(&dpn);
+                        gvc.copy_from_slice(&gvn);
+                        dmc.copy_from_slice(&dmn);
+                    }
+                    for j in full..nq {
                         let e = j % 8;
                         let g = dmr[j] + q * drho[j];
                         ql[e] += drho[j] * mn[j];

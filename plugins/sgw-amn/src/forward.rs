@@ -33,6 +33,8 @@ pub struct Record<S> {
     pub(crate) p: Vec<S>,
     /// The L1 norms of the competition weights' rows (P), shared by every step.
     pub(crate) nrm: Vec<S>,
+    /// The competition weights `nrm` was computed from (empty: none yet).
+    seen: Vec<S>,
 }
 
 /// Mutable views of one step's blocks of a [`Record`].
@@ -70,14 +72,28 @@ impl<S: Scalar> Record<S> {
         }
         zeroed(&mut self.kq, n * 2 * m);
         zeroed(&mut self.nrm, p);
+        self.seen.clear();
     }
 
-    /// The L1 norms of the rows of the competition weights.
+    /// The L1 norms of the rows of the competition weights, recomputed only when those
+    /// changed: the per-token step would otherwise spend a serial sum per row on every token.
+    /// A NaN weight never compares equal, so it is never taken for unchanged.
     pub(crate) fn norms(&mut self, cell: &SgwAmnCell<S>, params: &Tensors<S>) {
-        let w = cell.work;
-        for (n, row) in self.nrm.iter_mut().zip(params.slice(COMP).chunks_exact(w)) {
+        let (w, comp) = (cell.work, params.slice(COMP));
+        let same = self.seen.len() == comp.len()
+            && self
+                .seen
+                .iter()
+                .zip(comp)
+                .fold(true, |same, (a, b)| same & (a == b));
+        if same {
+            return;
+        }
+        for (n, row) in self.nrm.iter_mut().zip(comp.chunks_exact(w)) {
             *n = row.iter().fold(S::zero(), |a, v| a + v.abs());
         }
+        self.seen.clear();
+        self.seen.extend_from_slice(comp);
     }
 
     /// Step `t`'s blocks for `b` rows, and the row norms.
@@ -121,11 +137,43 @@ fn sigmoid_inplace<S: Scalar>(x: &mut [S]) {
     x.iter_mut().for_each(|v| *v = half + half * *v);
 }
 
-/// The indices of the `w` largest scores, largest first, by repeated selection with strict
-/// comparison (ties go to the lower index); once every index is taken, index 0 repeats (the
-/// reference's selection, whose order the routing weights follow).
+/// The indices of the `w` largest scores, largest first, ties to the lower index; once every
+/// index is taken, index 0 repeats (the reference's selection by repeated arg-max, whose order
+/// the routing weights follow). `taken` is P flags of work space.
 #[inline(always)]
 pub(crate) fn select<S: Scalar>(sc: &[S], taken: &mut [bool], win: &mut [u32]) {
+    #[allow(clippy::eq_op)]
+    let nan = sc.iter().fold(false, |any, &v| any | (v != v));
+    if win.len() > sc.len() || nan {
+        select_by_argmax(sc, taken, win);
+        return;
+    }
+    // One pass that keeps the best `w` so far in order: an index goes after every kept
+    // score it does not exceed, which is the arg-max order (NaN-free scores only: a NaN
+    // breaks the ordering that this relies on, so those go through the arg-max loop).
+    let w = win.len();
+    if w == 0 {
+        return;
+    }
+    let mut len = 0;
+    for (i, &v) in sc.iter().enumerate() {
+        if len == w && v <= sc[win[w - 1] as usize] {
+            continue;
+        }
+        let mut pos = len.min(w - 1);
+        while pos > 0 && v > sc[win[pos - 1] as usize] {
+            win[pos] = win[pos - 1];
+            pos -= 1;
+        }
+        win[pos] = i as u32;
+        len = (len + 1).min(w);
+    }
+}
+
+/// [`select`] by repeated arg-max with strict comparison: the definition, kept for the cases
+/// the one-pass form does not cover (NaN scores, more winners than scores).
+#[inline(never)]
+pub(crate) fn select_by_argmax<S: Scalar>(sc: &[S], taken: &mut [bool], win: &mut [u32]) {
     taken.iter_mut().for_each(|t| *t = false);
     for slot in win.iter_mut() {
         let mut best: Option<(usize, S)> = None;
@@ -285,18 +333,7 @@ impl<S: Scalar> SgwAmnCell<S> {
             .enumerate()
         {
             let (key, qry) = kq[n * 2 * mm..(n + 1) * 2 * mm].split_at(mm);
-            rr.fill(S::zero());
-            for (mi, (row, vr)) in mb.chunks_exact_mut(nq).zip(pv.chunks_exact(nq)).enumerate() {
-                let (w, q) = (wsc * key[mi], qry[mi]);
-                // Iterators rather than indices, so that no bounds check stops vectorisation.
-                for ((d, &pv0), (&vv, rv)) in
-                    row.iter_mut().zip(pr).zip(vr.iter().zip(rr.iter_mut()))
-                {
-                    let nv = dec * *d + w * (pv0 * vv);
-                    *d = nv;
-                    *rv += q * nv;
-                }
-            }
+            manifold_rows(mb, pr, pv, (key, qry), (dec, wsc), rr);
         }
         S::tanh_inplace(r);
         let (mix, keep) = (self.mix, one - self.mix);
@@ -398,6 +435,69 @@ impl<S: Scalar> SgwAmnCell<S> {
     }
 }
 
+/// One row's manifold write then read, `M ← dec·M + ws·k (p ⊙ V)`, `r = q·M`, four manifold
+/// rows per pass over the columns, so that `r` is loaded and stored once per four rows
+/// rather than once per row. Each `r[j]` still adds the rows in order, so the values are
+/// those of the plain row-by-row loop.
+#[inline(always)]
+fn manifold_rows<S: Scalar>(
+    mb: &mut [S],
+    pr: &[S],
+    pv: &[S],
+    (key, qry): (&[S], &[S]),
+    (dec, wsc): (S, S),
+    rr: &mut [S],
+) {
+    let nq = pr.len();
+    let rr = &mut rr[..nq];
+    rr.fill(S::zero());
+    let mut rows = mb.chunks_exact_mut(4 * nq);
+    let mut vrows = pv.chunks_exact(4 * nq);
+    let mut done = 0;
+    for (blk, vb) in (&mut rows).zip(&mut vrows) {
+        let (k, q) = (&key[done..done + 4], &qry[done..done + 4]);
+        let w = [wsc * k[0], wsc * k[1], wsc * k[2], wsc * k[3]];
+        let (m0, rest) = blk.split_at_mut(nq);
+        let (m1, rest) = rest.split_at_mut(nq);
+        let (m2, m3) = rest.split_at_mut(nq);
+        let (m3, v) = (
+            &mut m3[..nq],
+            [
+                &vb[..nq],
+                &vb[nq..2 * nq],
+                &vb[2 * nq..3 * nq],
+                &vb[3 * nq..4 * nq],
+            ],
+        );
+        for j in 0..nq {
+            let pj = pr[j];
+            let n0 = dec * m0[j] + w[0] * (pj * v[0][j]);
+            let n1 = dec * m1[j] + w[1] * (pj * v[1][j]);
+            let n2 = dec * m2[j] + w[2] * (pj * v[2][j]);
+            let n3 = dec * m3[j] + w[3] * (pj * v[3][j]);
+            m0[j] = n0;
+            m1[j] = n1;
+            m2[j] = n2;
+            m3[j] = n3;
+            rr[j] = rr[j] + q[0] * n0 + q[1] * n1 + q[2] * n2 + q[3] * n3;
+        }
+        done += 4;
+    }
+    for (mi, (row, vr)) in rows
+        .into_remainder()
+        .chunks_exact_mut(nq)
+        .zip(vrows.remainder().chunks_exact(nq))
+        .enumerate()
+    {
+        let (w, q) = (wsc * key[done + mi], qry[done + mi]);
+        for ((d, &pv0), (&vv, rv)) in row.iter_mut().zip(pr).zip(vr.iter().zip(rr.iter_mut())) {
+            let nv = dec * *d + w * (pv0 * vv);
+            *d = nv;
+            *rv += q * nv;
+        }
+    }
+}
+
 /// The batched state's blocks: `ws` (`b × W`), `wm` (`b × W × W`), `m` (`b × M × Q`),
 /// `scores` (`b × P`).
 pub(crate) fn split_state<'a, S: Scalar>(
@@ -409,4 +509,76 @@ pub(crate) fn split_state<'a, S: Scalar>(
     let (wm, rest) = rest.split_at_mut(b * cell.work * cell.work);
     let (m, sc) = rest.split_at_mut(b * cell.manifold * cell.post);
     (ws, wm, m, sc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cached row norms follow a change of the competition weights between steps: a
+    /// scratch that has seen the old weights steps as a fresh one does.
+    #[test]
+    fn the_norm_cache_follows_the_weights() {
+        use crate::SgwAmnParams;
+        use mnnn_core::Rng;
+        use mnnn_core::cell::{Cell, Dims};
+        use ndarray::Array2;
+        let cell = SgwAmnCell::<f64>::new(
+            &SgwAmnParams {
+                pre: 7,
+                workspace: 3,
+                post: 5,
+                manifold: 2,
+                ..Default::default()
+            },
+            Dims {
+                input: 2,
+                output: 2,
+            },
+        );
+        let mut p = Tensors::zeros(cell.param_layout());
+        cell.init_params(&mut Rng::new(3), &mut p);
+        let x = Array2::from_shape_fn((1, 2), |(_, j)| 0.7 - j as f64);
+        let st = Tensors::zeros(cell.state_layout().batched(1));
+        let (mut used, mut y) = (Scratch::default(), Array2::zeros((1, 2)));
+        cell.step(&p, &mut st.clone(), x.view(), y.view_mut(), &mut used);
+        p.slice_mut(COMP)
+            .iter_mut()
+            .for_each(|v| *v = 3.0 * *v - 0.2);
+        let (mut s1, mut s2) = (st.clone(), st.clone());
+        let (mut y1, mut y2) = (Array2::zeros((1, 2)), Array2::zeros((1, 2)));
+        cell.step(&p, &mut s1, x.view(), y1.view_mut(), &mut used);
+        cell.step(
+            &p,
+            &mut s2,
+            x.view(),
+            y2.view_mut(),
+            &mut Scratch::default(),
+        );
+        assert_eq!((y1, s1), (y2, s2));
+    }
+
+    /// The one-pass selection gives the arg-max definition's winners in its order: ties,
+    /// zeros, fewer scores than winners and NaN scores included.
+    #[test]
+    fn one_pass_selection_is_the_argmax_order() {
+        let mut seed = 7u64;
+        let mut next = |levels: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) % levels
+        };
+        for case in 0..400 {
+            let p = 1 + next(40) as usize;
+            let w = 1 + next(12) as usize;
+            // Few distinct levels, so that ties are common.
+            let mut sc: Vec<f32> = (0..p).map(|_| next(6) as f32 * 0.5).collect();
+            if case % 7 == 0 {
+                sc[next(p as u64) as usize] = f32::NAN;
+            }
+            let (mut a, mut b) = (vec![0u32; w], vec![0u32; w]);
+            select(&sc, &mut vec![false; p], &mut a);
+            select_by_argmax(&sc, &mut vec![false; p], &mut b);
+            assert_eq!(a, b, "scores {sc:?}, w = {w}");
+        }
+    }
 }

@@ -313,6 +313,9 @@ fn bptt_gradients_match_central_differences_in_both_modes() {
     );
     // More workspace units than pre units: winners repeat unit 0.
     check_gradients("(pre: 2, workspace: 3, post: 3, manifold: 2)", 4);
+    // A post width past 8: the manifold's backward runs whole blocks of 8 columns and a
+    // leftover column.
+    check_gradients("(pre: 4, workspace: 2, post: 9, manifold: 2)", 5);
     check_gradients(
         "(pre: 6, workspace: 3, post: 4, manifold: 2, compat: \"reference\")",
         9,
