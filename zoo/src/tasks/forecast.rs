@@ -116,6 +116,45 @@ pub fn csv_series(path: &Path, columns: &[String]) -> Result<TaskData> {
     Ok(next_step(&series, train_len, columns.to_vec()))
 }
 
+/// Input columns to target columns of a CSV file, read as one sequence: the first 80% of the
+/// rows train, and the whole file is run through with only the last 20% scored, so the
+/// model carries its memory into the part it is scored on.
+pub fn csv_columns(path: &Path, inputs: &[String], targets: &[String]) -> Result<TaskData> {
+    let data = mnnn_core::csvdata::load_csv::<f64>(path, inputs, targets, None)?;
+    let io = data.io.clone();
+    let whole = data.sequences.into_iter().next().expect("one sequence");
+    let rows = whole.len();
+    if rows < 10 {
+        return Err(mnnn_core::Error::Data(format!(
+            "{}: comparing on a CSV file needs at least 10 rows",
+            path.display()
+        )));
+    }
+    let train_len = (rows as f64 * 0.8) as usize;
+    let (Inputs::Real(x), Targets::Real(y)) = (&whole.inputs, &whole.targets) else {
+        return Err(mnnn_core::Error::Data(format!(
+            "{}: expected numeric columns",
+            path.display()
+        )));
+    };
+    let train = Dataset {
+        io: io.clone(),
+        sequences: vec![Sequence {
+            inputs: Inputs::Real(x.slice(s![..train_len, ..]).to_owned()),
+            targets: Targets::Real(y.slice(s![..train_len, ..]).to_owned()),
+            mask: None,
+        }],
+    };
+    let test = Dataset {
+        io,
+        sequences: vec![Sequence {
+            mask: Some((0..rows).map(|i| i >= train_len).collect()),
+            ..whole
+        }],
+    };
+    Ok(TaskData::one_test(train, test, Metric::R2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
