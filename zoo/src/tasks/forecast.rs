@@ -177,6 +177,29 @@ mod tests {
     }
 
     #[test]
+    fn csv_columns_train_on_the_first_rows_and_score_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.csv");
+        let rows: String = (0..50)
+            .map(|t| format!("{t},{},{}\n", t * 2, t * 3))
+            .collect();
+        std::fs::write(&path, format!("t,x,y\n{rows}")).unwrap();
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let d = csv_columns(&path, &names(&["x", "t"]), &names(&["y"])).unwrap();
+        assert_eq!(d.train.sequences[0].len(), 40);
+        assert_eq!(d.train.io.input_names, ["x", "t"]);
+        let test = &d.tests[0].data.sequences[0];
+        let (Inputs::Real(x), Targets::Real(y)) = (&test.inputs, &test.targets) else {
+            panic!("real columns")
+        };
+        assert_eq!((x[[45, 0]], x[[45, 1]], y[[45, 0]]), (90.0, 45.0, 135.0));
+        let mask = test.mask.as_ref().unwrap();
+        assert!(!mask[39] && mask[40] && mask.len() == 50);
+        std::fs::write(&path, "x,y\n1,2\n").unwrap();
+        assert!(csv_columns(&path, &names(&["x"]), &names(&["y"])).is_err());
+    }
+
+    #[test]
     fn mackey_glass_is_the_chaotic_attractor() {
         let v = mackey_glass_series(2000, 0);
         let (lo, hi) = v
