@@ -124,7 +124,9 @@ enum Command {
         json: bool,
     },
     /// Throughput (batched step, chunked form, full-BPTT training) and state size per entry,
-    /// and peak memory while streaming ever longer, to show it stays flat.
+    /// and peak memory while streaming ever longer, to show it stays flat. Every model is
+    /// built with 16 inputs and 4 outputs, so its parameter count is larger than `mnnn
+    /// list`'s (1 input, 1 output).
     Bench {
         /// Entry names (all entries when none are given).
         names: Vec<String>,
