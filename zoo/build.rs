@@ -1,5 +1,6 @@
-//! Lists `presets/*.ron` for `presets()`, so a preset ships by adding its file: no list of
-//! names to keep in step by hand.
+//! Lists `presets/*.ron` for `presets()` and registers each with the core's preset registry
+//! (so its name works wherever a model name does), so a preset ships by adding its file: no
+//! list of names to keep in step by hand.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -29,6 +30,16 @@ fn main() {
         );
     }
     code.push(']');
-    let out = Path::new(&std::env::var("OUT_DIR").expect("set by cargo")).join("presets.rs");
-    std::fs::write(out, code).expect("OUT_DIR is writable");
+    let mut register = String::new();
+    for s in &stems {
+        let path = dir.join(format!("{s}.ron"));
+        let _ = writeln!(
+            register,
+            "mnnn_core::register_preset!({s:?}, include_str!({:?}));",
+            path.display().to_string()
+        );
+    }
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
+    std::fs::write(out.join("presets.rs"), code).expect("OUT_DIR is writable");
+    std::fs::write(out.join("register_presets.rs"), register).expect("OUT_DIR is writable");
 }

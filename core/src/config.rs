@@ -4,6 +4,7 @@
 //! the nearest known names), then each section for its own type, with unknown fields refused;
 //! every error carries `file:line:column` of the text it is about.
 
+use crate::preset;
 use crate::registry::{self, ron_options};
 use crate::train::TrainConfig;
 use crate::{Error, Result};
@@ -153,7 +154,18 @@ fn find_field(text: &str, field: &str) -> Option<usize> {
 }
 
 /// Parses a run config from text. `name` is how errors refer to the text (a file name).
+/// `model:` may name an entry or a preset; a preset brings its params and its training
+/// settings (a `train:` section given here replaces the latter).
 pub fn parse(text: &str, name: &str) -> Result<RunConfig> {
+    parse_with(text, name, true)
+}
+
+/// [`parse`] for a preset's own text: its `model:` must be an entry.
+pub(crate) fn parse_entry_only(text: &str, name: &str) -> Result<RunConfig> {
+    parse_with(text, name, false)
+}
+
+fn parse_with(text: &str, name: &str, presets: bool) -> Result<RunConfig> {
     let origin = Origin {
         name: name.to_string(),
         text,
@@ -161,13 +173,35 @@ pub fn parse(text: &str, name: &str) -> Result<RunConfig> {
     let outline: Outline = ron_options()
         .from_str(text)
         .map_err(|e| origin.ron(e, None, ""))?;
-    let entry = registry::find(&outline.model).map_err(|e| Error::Config {
+    let resolved = if presets {
+        preset::resolve(&outline.model)
+    } else {
+        registry::find(&outline.model).map(|entry| preset::Resolved {
+            name: entry.name,
+            entry,
+            preset: None,
+            params: None,
+            train: None,
+        })
+    }
+    .map_err(|e| Error::Config {
         location: origin.field(text, "model"),
         message: e.to_string(),
     })?;
-    let params = match outline.params {
-        None => (entry.default_params)(),
-        Some(raw) => {
+    let entry = resolved.entry;
+    let params = match (outline.params, resolved.params) {
+        (None, None) => (entry.default_params)(),
+        (None, Some(preset)) => preset,
+        (Some(_), Some(_)) => {
+            return Err(Error::Config {
+                location: origin.field(text, "params"),
+                message: format!(
+                    "'{}' is a preset of '{}' and brings its own params; name the entry ('model: \"{}\"') to give params of your own",
+                    resolved.name, entry.name, entry.name
+                ),
+            });
+        }
+        (Some(raw), None) => {
             let snippet = raw.get_ron();
             (entry.parse_params)(snippet).map_err(|e| match e {
                 Error::Config { location, message } => {
@@ -195,7 +229,7 @@ pub fn parse(text: &str, name: &str) -> Result<RunConfig> {
         })
         .transpose()?;
     let train = match outline.train {
-        None => TrainConfig::default(),
+        None => resolved.train.unwrap_or_default(),
         Some(raw) => {
             let snippet = raw.get_ron();
             let t: TrainConfig = ron_options()

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod persist;
+pub mod preset;
 pub mod reference;
 pub mod registry;
 mod rng;

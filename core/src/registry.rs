@@ -455,14 +455,26 @@ pub fn find(name: &str) -> Result<&'static Entry> {
     })
 }
 
-/// Creates a model by name: `params` is RON (`None` for the defaults).
+/// Creates a model by entry or preset name: `params` is RON (`None` for the defaults, or
+/// the preset's params; a preset refuses params of its own).
 pub fn create<S: Scalar>(
     name: &str,
     params: Option<&str>,
     io: &IoSpec,
     seed: u64,
 ) -> Result<Box<dyn DynModel<S>>> {
-    find(name)?.create(params, io, seed)
+    let r = crate::preset::resolve(name)?;
+    match (params, r.params.as_deref()) {
+        (Some(_), Some(_)) => Err(Error::invalid_param(
+            "params",
+            name,
+            format!(
+                "'{name}' is a preset of '{}' with its own params; create '{}' to give params of your own",
+                r.entry.name, r.entry.name
+            ),
+        )),
+        (given, preset) => r.entry.create(given.or(preset), io, seed),
+    }
 }
 
 /// Loads a model file written by [`DynModel::save`].

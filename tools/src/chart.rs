@@ -1,6 +1,8 @@
-//! The comparison chart: bars with error bars per entry, or a line per entry over a sweep.
+//! The comparison chart: bars with error bars per entry, or a line per entry over a sweep,
+//! with the legend beside the plot, sized to the longest name.
 
 use mnnn_zoo::compare::Comparison;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -15,47 +17,116 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
+/// Lowest value the y axis shows: a score far below zero (an R² of −40) would squash every
+/// useful difference, so such values get a mark at the axis with their number instead.
+const FLOOR: f64 = -1.0;
+
 fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
+/// Width in pixels of `text` at 13 px sans-serif, generously, so no name overflows.
+fn text_width(text: &str) -> u32 {
+    text.chars().count() as u32 * 8 + 8
+}
+
+/// The title: task, metric, and what the error bars are.
+fn title(c: &Comparison) -> String {
+    let metric = c.metric.name();
+    if c.seeds > 1 {
+        format!("{} — {metric}, mean ± sd over {} seeds", c.task, c.seeds)
+    } else {
+        format!("{} — {metric}, 1 seed", c.task)
+    }
+}
+
+/// Draws the legend (a swatch and the name per row) into `area`.
+fn legend(area: &DrawingArea<SVGBackend, Shift>, names: &[&str]) -> Result<(), String> {
+    for (k, name) in names.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        let y = 40 + 20 * k as i32;
+        area.draw(&Rectangle::new([(4, y - 5), (20, y + 5)], color.filled()))
+            .map_err(err)?;
+        area.draw(&Text::new(
+            name.to_string(),
+            (26, y - 7),
+            ("sans-serif", 13).into_font(),
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// A value below the axis: a black triangle on the floor (visible on a bar of any colour)
+/// and the value beside it.
+fn below_axis<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    x: f64,
+    bottom: f64,
+    value: f64,
+) -> Result<(), String> {
+    chart
+        .draw_series(std::iter::once(
+            EmptyElement::at((x, bottom))
+                + TriangleMarker::new((0, -2), 6, BLACK.filled())
+                + Text::new(
+                    format!("{value:.2}"),
+                    (6, -16),
+                    ("sans-serif", 11).into_font(),
+                ),
+        ))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// Writes the chart of `c` to `path` as SVG.
 pub fn write_svg(c: &Comparison, path: &Path) -> Result<(), String> {
-    let root = SVGBackend::new(path, (820, 480)).into_drawing_area();
+    let names: Vec<&str> = c.rows.iter().map(|r| r.entry.as_str()).collect();
+    let legend_width = names.iter().map(|n| text_width(n)).max().unwrap_or(0) + 40;
+    let root = SVGBackend::new(path, (720 + legend_width, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
+    let (plot, side) = root.split_horizontally(720);
+    legend(&side, &names)?;
     let metric = c.metric.name();
-    let title = format!("{} — {metric} (mean ± sd over {} seeds)", c.task, c.seeds);
-    let values = c
-        .rows
-        .iter()
-        .flat_map(|r| r.points.iter().map(|p| p.mean + p.sd));
-    let lows = c
-        .rows
-        .iter()
-        .flat_map(|r| r.points.iter().map(|p| p.mean - p.sd));
-    let top = values.fold(f64::MIN, f64::max).max(1.0);
-    let bottom = lows.fold(f64::MAX, f64::min).clamp(-1.0, 0.0);
-    let sweep_x: Vec<f64> = c
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let spread = |f: fn(f64, f64) -> f64| {
+        c.rows
+            .iter()
+            .flat_map(|r| r.points.iter())
+            .filter_map(move |p| finite(f(p.mean, if c.seeds > 1 { p.sd } else { 0.0 })))
+    };
+    let top = spread(|m, s| m + s).fold(f64::MIN, f64::max).max(1.0);
+    let bottom = spread(|m, s| m - s)
+        .fold(f64::MAX, f64::min)
+        .clamp(FLOOR, 0.0);
+    let sweep = c
         .rows
         .first()
-        .map(|r| r.points.iter().filter_map(|p| p.x).collect())
-        .unwrap_or_default();
-    if let (Some(name), true) = (&c.sweep, sweep_x.len() > 1) {
-        let (lo, hi) = (
-            sweep_x.iter().cloned().fold(f64::MAX, f64::min),
-            sweep_x.iter().cloned().fold(f64::MIN, f64::max),
-        );
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&title, ("sans-serif", 18))
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(56)
-            .build_cartesian_2d((lo * 0.8..hi * 1.25).log_scale(), bottom..top)
+        .filter(|r| r.points.len() > 1 && c.sweep.is_some());
+    let mut chart = ChartBuilder::on(&plot);
+    chart
+        .caption(title(c), ("sans-serif", 18))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(56);
+    if let Some(first) = sweep {
+        // The swept values are evenly spaced by position: the sweeps are geometric (delays
+        // 1–32, context lengths 256–256K), so this is their log scale, with a tick and a
+        // label at each swept value and at nothing else.
+        let labels: Vec<String> = first.points.iter().map(|p| p.label.clone()).collect();
+        let n = labels.len();
+        let mut chart = chart
+            .build_cartesian_2d(-0.3f64..(n as f64 - 0.7), bottom..top)
             .map_err(err)?;
         chart
             .configure_mesh()
             .light_line_style(WHITE)
-            .x_desc(name.as_str())
+            .x_labels(n)
+            .x_label_formatter(&|x| at_index(&labels, *x))
+            .x_desc(c.sweep.as_deref().unwrap_or("x"))
             .y_desc(metric)
             .draw()
             .map_err(err)?;
@@ -64,68 +135,88 @@ pub fn write_svg(c: &Comparison, path: &Path) -> Result<(), String> {
             let pts: Vec<(f64, f64)> = row
                 .points
                 .iter()
-                .filter_map(|p| p.x.map(|x| (x, p.mean)))
+                .enumerate()
+                .filter(|(_, p)| p.mean.is_finite())
+                .map(|(i, p)| (i as f64, p.mean.max(bottom)))
                 .collect();
             chart
                 .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-                .map_err(err)?
-                .label(row.entry.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
+                .map_err(err)?;
             chart
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(err)?;
+            for (i, p) in row.points.iter().enumerate() {
+                let x = i as f64;
+                if c.seeds > 1 && p.sd > 0.0 && p.mean >= bottom {
+                    chart
+                        .draw_series(std::iter::once(PathElement::new(
+                            vec![
+                                (x, (p.mean - p.sd).max(bottom)),
+                                (x, (p.mean + p.sd).min(top)),
+                            ],
+                            color.stroke_width(1),
+                        )))
+                        .map_err(err)?;
+                }
+                if p.mean < bottom {
+                    below_axis(&mut chart, x, bottom, p.mean)?;
+                }
+            }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
     } else {
         let n = c.rows.len();
-        let names: Vec<String> = c.rows.iter().map(|r| r.entry.clone()).collect();
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&title, ("sans-serif", 18))
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(56)
+        let mut chart = chart
             .build_cartesian_2d(-0.5f64..n as f64 - 0.5, bottom..top)
             .map_err(err)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n)
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| at_index(&names, *x))
             .y_desc(metric)
             .draw()
             .map_err(err)?;
         for (k, row) in c.rows.iter().enumerate() {
-            let p = &row.points[0];
+            let Some(p) = row.points.first().filter(|p| p.mean.is_finite()) else {
+                continue;
+            };
             let color = COLORS[k % COLORS.len()];
             let x = k as f64;
             chart
                 .draw_series(std::iter::once(Rectangle::new(
-                    [(x - 0.3, 0.0f64.max(bottom)), (x + 0.3, p.mean)],
+                    [(x - 0.3, 0.0f64.max(bottom)), (x + 0.3, p.mean.max(bottom))],
                     color.filled(),
                 )))
                 .map_err(err)?;
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(x, p.mean - p.sd), (x, p.mean + p.sd)],
-                    BLACK.stroke_width(2),
-                )))
-                .map_err(err)?;
+            if c.seeds > 1 && p.mean >= bottom {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![
+                            (x, (p.mean - p.sd).max(bottom)),
+                            (x, (p.mean + p.sd).min(top)),
+                        ],
+                        BLACK.stroke_width(2),
+                    )))
+                    .map_err(err)?;
+            }
+            if p.mean < bottom {
+                below_axis(&mut chart, x, bottom, p.mean)?;
+            }
         }
     }
     root.present().map_err(err)
+}
+
+/// The label at integer position `x`, and none between: plotters asks for labels at
+/// positions of its own choosing.
+fn at_index<S: AsRef<str>>(labels: &[S], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() < 1e-6 && i >= 0.0 {
+        labels
+            .get(i as usize)
+            .map(|s| s.as_ref().to_string())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    }
 }

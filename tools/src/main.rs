@@ -1,8 +1,11 @@
 //! `mnnn`: list, inspect, train, evaluate and run memory-native models from the terminal.
 
+mod alloc;
 mod chart;
 mod cmd;
+mod interrupt;
 mod progress;
+mod table;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -10,9 +13,10 @@ use std::process::ExitCode;
 
 // Named so the linker keeps every plugin's registration (see mnnn-zoo's docs).
 use mnnn_zoo as _;
-// Counts heap bytes so `mnnn conformance` can see a model whose memory grows.
+// Counts heap bytes so `mnnn conformance` can see a model whose memory grows and `mnnn
+// compare` can read each run's own peak.
 #[global_allocator]
-static ALLOC: mnnn_conformance::CountingAllocator = mnnn_conformance::CountingAllocator;
+static ALLOC: alloc::PeakAllocator = alloc::PeakAllocator;
 
 /// Memory-native neural networks: pick a model by name, train it, compare it, run it.
 #[derive(Parser, Debug)]
@@ -24,15 +28,17 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Every zoo entry: name, family, summary, state size and parameter count at defaults.
+    /// Every zoo entry and preset: name, family, summary, state size and parameter count at
+    /// defaults (a preset at its own params).
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// The model card of one entry: summary, citation, defaults, tensors, diagnostics.
+    /// The model card of one entry or preset: summary, citation, params, tensors,
+    /// diagnostics.
     Info {
-        /// Entry name (see `mnnn list`).
+        /// Entry or preset name (see `mnnn list`).
         name: String,
         /// Input width to size the tensors with.
         #[arg(long, default_value_t = 1)]
@@ -54,31 +60,49 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Compare entries on a benchmark task: the same data, budget and learning-rate search
-    /// for each; a table, compare.csv, compare.json and compare.svg. With no arguments: every
-    /// entry on delayed recall over delays 1–32 (roughly 25 minutes on two cores, most of it
-    /// training MNEMOSYNE; `--seeds 1 --budget-steps 50` takes under a minute). The
-    /// runs are independent and train side by side on every core; `train tok/s` and `peak
-    /// MiB` come from one short run of each entry timed alone.
+    /// Compare entries or presets on a benchmark task or a CSV file: the same data, budget
+    /// and learning-rate search for each; a table, and compare.jsonl and compare.csv written
+    /// as each run finishes, compare.json and compare.svg at the end (Ctrl-C prints and
+    /// writes what finished; `--resume` picks up from there). With no arguments: every entry
+    /// on delayed recall over delays 1–32 (roughly 25 minutes on two cores, most of it
+    /// training MNEMOSYNE; `--seeds 1 --budget-steps 50` takes under a minute). The runs are
+    /// independent and train side by side on every core; `train tok/s`, `infer tok/s` and
+    /// `peak MiB` come from one short run of each entry timed alone, its peak heap measured
+    /// from a mark reset for that run.
     Compare {
-        /// Entry names (all entries when none are given; `linear` is always included).
+        /// Entry or preset names (see `mnnn list`; all entries when none are given; `linear`
+        /// is always included).
         names: Vec<String>,
         /// Compare every entry.
         #[arg(long)]
         all: bool,
         /// The task: sines, mackey-glass, delayed-recall, adding, selective-copying, mqar,
-        /// mqar-basic (Zoology's basic configuration), passkey.
-        #[arg(long, default_value = "delayed-recall")]
-        task: String,
+        /// mqar-basic (Zoology's basic configuration), passkey [default: delayed-recall].
+        #[arg(long, conflicts_with = "csv")]
+        task: Option<String>,
         /// The task's thorough settings (the passkey sweep up to 256K tokens).
         #[arg(long)]
         full: bool,
-        /// Forecast a CSV series instead of a named task (next-step, last 20% scored).
-        #[arg(long, requires = "columns")]
+        /// Compare on a CSV file (with a header row) instead of a named task: with
+        /// `--columns`, forecast those columns one step ahead; with `--inputs` and
+        /// `--targets`, map the one to the other. The first 80% of the rows train and the
+        /// rest is scored.
+        #[arg(long)]
         csv: Option<PathBuf>,
         /// The CSV columns to forecast, comma-separated.
-        #[arg(long, value_delimiter = ',')]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            requires = "csv",
+            conflicts_with = "inputs"
+        )]
         columns: Vec<String>,
+        /// The CSV input columns, comma-separated (with `--targets`).
+        #[arg(long, value_delimiter = ',', requires_all = ["csv", "targets"])]
+        inputs: Vec<String>,
+        /// The CSV target columns, comma-separated (with `--inputs`).
+        #[arg(long, value_delimiter = ',', requires_all = ["csv", "inputs"])]
+        targets: Vec<String>,
         /// Seeds per entry.
         #[arg(long, default_value_t = 3)]
         seeds: usize,
@@ -88,15 +112,21 @@ enum Command {
         /// Seconds per training run.
         #[arg(long)]
         budget_seconds: Option<f64>,
-        /// Where compare.csv, compare.json and compare.svg go.
+        /// The directory compare.jsonl, compare.csv, compare.json and compare.svg go to.
         #[arg(long, default_value = "compare-out")]
         out: PathBuf,
+        /// Keep the runs already in `--out`'s compare.jsonl (same task, budget and learning
+        /// rates) and run only the rest.
+        #[arg(long)]
+        resume: bool,
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
     },
     /// Throughput (batched step, chunked form, full-BPTT training) and state size per entry,
-    /// and peak memory while streaming ever longer, to show it stays flat.
+    /// and peak memory while streaming ever longer, to show it stays flat. Every model is
+    /// built with 16 inputs and 4 outputs, so its parameter count is larger than `mnnn
+    /// list`'s (1 input, 1 output).
     Bench {
         /// Entry names (all entries when none are given).
         names: Vec<String>,
@@ -292,22 +322,31 @@ fn main() -> ExitCode {
             full,
             csv,
             columns,
+            inputs,
+            targets,
             seeds,
             budget_steps,
             budget_seconds,
             out,
+            resume,
             json,
         } => {
             let names = if all { Vec::new() } else { names };
             cmd::compare::run(cmd::compare::Args {
                 names: &names,
-                task: &task,
-                csv: csv.as_deref().map(|p| (p, columns.as_slice())),
+                task: task.as_deref().unwrap_or("delayed-recall"),
+                csv: csv.as_deref().map(|path| cmd::compare::CsvTask {
+                    path,
+                    columns: &columns,
+                    inputs: &inputs,
+                    targets: &targets,
+                }),
                 full,
                 seeds,
                 budget_steps,
                 budget_seconds,
                 out: &out,
+                resume,
                 json,
             })
         }

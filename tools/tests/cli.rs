@@ -271,8 +271,30 @@ fn list_and_info_show_every_entry() {
     assert_eq!(amrc["cell_parameters"].as_u64(), Some(97));
     assert_eq!(amrc["parameters"].as_u64(), Some(99));
     let table = text(&mnnn(&["list"])).0;
-    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["name", "family", "summary", "state", "params"]);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap()
+        .split('|')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        ["name", "family", "preset of", "summary", "state", "params"]
+    );
+    // Presets are listed as presets of their entry, and `info` takes their name.
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("| mnemosyne-delta ") && l.contains("| mnemosyne ")),
+        "{table}"
+    );
+    let card = ok(&["info", "mnemosyne-delta"]);
+    assert!(
+        card.starts_with("mnemosyne-delta (preset of mnemosyne") && card.contains("chunk: 1"),
+        "{card}"
+    );
     let out = text(&mnnn(&["info", "amrc"])).0;
     assert!(
         out.contains("hidden: 32") && out.contains("state.m") && out.contains("mean_abs_memory"),
@@ -448,7 +470,8 @@ fn compare_writes_table_csv_json_and_svg_and_refuses_bad_requests() {
         "{stdout}"
     );
     let csv = read(&out.join("compare.csv"));
-    assert_eq!(csv.lines().count(), 1 + 2 * 2, "a line per entry and seed");
+    // A line per scored run: three search runs (seed 0) and seed 1, per entry.
+    assert_eq!(csv.lines().count(), 1 + 2 * 4, "{csv}");
     let rows = json(&read(&out.join("compare.json")));
     assert_eq!(rows["rows"].as_array().unwrap().len(), 2);
     assert!(read(&out.join("compare.svg")).starts_with("<svg"));
@@ -479,7 +502,7 @@ fn compare_writes_table_csv_json_and_svg_and_refuses_bad_requests() {
     ]);
     assert!(stdout.contains("task csv"), "{stdout}");
     let csv = read(&out.join("compare.csv"));
-    let rmse = csv.lines().nth(1).unwrap().split(',').nth(7).unwrap();
+    let rmse = csv.lines().nth(1).unwrap().split(',').nth(9).unwrap();
     assert!(
         rmse.parse::<f64>().unwrap() > 0.0,
         "forecasting reports RMSE too: {csv}"

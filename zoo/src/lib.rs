@@ -9,6 +9,9 @@
 //! let ys = model.predict(&Inputs::Real(ndarray::Array2::zeros((10, 3))))?;
 //! assert_eq!(ys.nrows(), 10);
 //! assert!(mnnn_zoo::entries().iter().any(|e| e.name == "amrc"));
+//! // A preset is a name too: the entry it builds, with the preset's params.
+//! let long = mnnn_zoo::create::<f32>("amrc-long-echo", None, &IoSpec::regression(3, 1), 0)?;
+//! assert_eq!(long.meta().entry, "amrc");
 //! # Ok::<(), mnnn_core::Error>(())
 //! ```
 //!
@@ -57,11 +60,18 @@ pub use mnnn_rnn as rnn;
 pub use mnnn_sgw_amn as sgw_amn;
 
 /// Every registered entry sorted by name; the entry called `name` (with nearest-name
-/// suggestions when there is none); a model created by name with RON params; a model file
-/// loaded back with its weights, normalisation and memory state.
+/// suggestions when there is none); a model created by entry or preset name with RON params;
+/// a model file loaded back with its weights, normalisation and memory state.
 pub use mnnn_core::registry::{create, entries, find, load};
 
 /// The preset configs shipped in `zoo/presets`, as `(file stem, RON text)`, sorted by stem.
+/// Each is also registered by name ([`mnnn_core::preset`]), so [`create`], a config's
+/// `model:` and [`resolve`] accept it.
 pub fn presets() -> &'static [(&'static str, &'static str)] {
     include!(concat!(env!("OUT_DIR"), "/presets.rs"))
 }
+
+include!(concat!(env!("OUT_DIR"), "/register_presets.rs"));
+
+/// An entry or preset name resolved to the entry it builds and the params it brings.
+pub use mnnn_core::preset::resolve;

@@ -98,3 +98,59 @@ fn the_minimal_config_is_complete() {
         .to_string();
     assert!(err.contains("t.ron:1:") && err.contains("trian"), "{err}");
 }
+
+#[test]
+fn presets_are_names_wherever_a_model_name_is() {
+    // Registered by the build script: every shipped file, under its stem.
+    let registered: Vec<&str> = mnnn_core::preset::presets()
+        .iter()
+        .map(|p| p.name)
+        .collect();
+    let shipped: Vec<&str> = mnnn_zoo::presets().iter().map(|(s, _)| *s).collect();
+    assert_eq!(registered, shipped);
+
+    let r = mnnn_zoo::resolve("mnemosyne-delta").unwrap();
+    assert_eq!((r.name, r.entry.name), ("mnemosyne-delta", "mnemosyne"));
+    assert!(r.params.as_deref().unwrap().contains("chunk:1"));
+    assert!(mnnn_zoo::resolve("amrc").unwrap().preset.is_none());
+
+    // A config naming a preset gets its params and its training, and may give its own data
+    // and training.
+    let cfg = config::parse("(model: \"amrc-long-echo\")", "run.ron").unwrap();
+    assert_eq!(cfg.model, "amrc");
+    assert!(cfg.params.contains("hidden:64"), "{}", cfg.params);
+    assert_eq!(cfg.train.epochs, 80);
+    let cfg = config::parse(
+        "(model: \"amrc-long-echo\", train: (epochs: 3), data: Csv(path: \"a.csv\", inputs: [\"x\"], targets: [\"y\"]))",
+        "run.ron",
+    )
+    .unwrap();
+    assert_eq!((cfg.train.epochs, cfg.data.is_some()), (3, true));
+    assert!(cfg.params.contains("hidden:64"));
+    let err = config::parse(
+        "(model: \"amrc-long-echo\", params: (hidden: 4))",
+        "run.ron",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("run.ron:1:27: 'amrc-long-echo' is a preset of 'amrc'"),
+        "{err}"
+    );
+
+    // A misspelt preset is suggested like an entry.
+    let err = config::parse("(model: \"amrc-long-ecko\")", "run.ron")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("did you mean 'amrc-long-echo'?"), "{err}");
+
+    let io = mnnn_core::IoSpec::regression(2, 1);
+    let m = mnnn_zoo::create::<f32>("amrc-long-echo", None, &io, 0).unwrap();
+    assert_eq!(m.meta().entry, "amrc");
+    assert_eq!(m.meta().params, r_params("amrc-long-echo"));
+    assert!(mnnn_zoo::create::<f32>("amrc-long-echo", Some("(hidden: 4)"), &io, 0).is_err());
+}
+
+fn r_params(name: &str) -> String {
+    mnnn_zoo::resolve(name).unwrap().params.unwrap()
+}

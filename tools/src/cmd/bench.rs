@@ -79,8 +79,7 @@ pub fn run(
         );
         return Ok(());
     }
-    println!(
-        "{:<10} {:>6} {:>5} {:>9} {:>11} {:>14} {:>14} {:>14}",
+    let cols = [
         "entry",
         "hidden",
         "batch",
@@ -88,35 +87,47 @@ pub fn run(
         "state bytes",
         "step tok/s",
         "chunked tok/s",
-        "train tok/s"
-    );
+        "train tok/s",
+    ];
+    let mut t = crate::table::new(&cols, &cols[1..]);
     for s in &report.speeds {
-        println!(
-            "{:<10} {:>6} {:>5} {:>9} {:>11} {:>14.0} {:>14.0} {:>14.0}",
-            s.entry,
+        t.add_row(vec![
+            s.entry.to_string(),
             s.hidden.map_or("-".into(), |h| h.to_string()),
-            s.batch,
-            s.params,
-            s.state_bytes,
-            s.step_tokens_per_second,
-            s.chunked_tokens_per_second,
-            s.train_tokens_per_second
-        );
+            s.batch.to_string(),
+            s.params.to_string(),
+            s.state_bytes.to_string(),
+            format!("{:.0}", s.step_tokens_per_second),
+            format!("{:.0}", s.chunked_tokens_per_second),
+            format!("{:.0}", s.train_tokens_per_second),
+        ]);
     }
+    println!("{t}");
+    println!(
+        "(every model built with {} inputs and {} outputs: params exceed `mnnn list`'s, which uses 1 and 1)",
+        mnnn_zoo::bench::INPUT,
+        mnnn_zoo::bench::OUTPUT
+    );
     if !report.memory.is_empty() {
         println!("\npeak RSS (MiB) while streaming, batch 1, default size:");
-        print!("{:<10}", "entry");
-        for (n, _) in &report.memory[0].points {
-            print!(" {:>10}", format!("{n} tok"));
-        }
-        println!();
+        let heads: Vec<String> = std::iter::once("entry".to_string())
+            .chain(
+                report.memory[0]
+                    .points
+                    .iter()
+                    .map(|(n, _)| format!("{n} tok")),
+            )
+            .collect();
+        let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
+        let mut t = crate::table::new(&heads, &heads[1..]);
         for f in &report.memory {
-            print!("{:<10}", f.entry);
-            for (_, mib) in &f.points {
-                print!(" {mib:>10.1}");
-            }
-            println!();
+            t.add_row(
+                std::iter::once(f.entry.to_string())
+                    .chain(f.points.iter().map(|(_, mib)| format!("{mib:.1}")))
+                    .collect::<Vec<_>>(),
+            );
         }
+        println!("{t}");
     }
     Ok(())
 }

@@ -3,17 +3,32 @@
 use super::CmdResult;
 use mnnn_core::IoSpec;
 
-/// Prints the model card of one entry.
+/// Prints the model card of one entry or preset.
 pub fn run(name: &str, inputs: usize, outputs: usize) -> CmdResult {
-    let e = mnnn_zoo::find(name)?;
+    let r = mnnn_zoo::resolve(name)?;
+    let e = r.entry;
     let io = IoSpec::regression(inputs.max(1), outputs.max(1));
-    let model = e.create::<f32>(None, &io, 0)?;
-    let params = (e.default_params)();
+    let model = e.create::<f32>(r.params.as_deref(), &io, 0)?;
+    let params = r.params.clone().unwrap_or_else(|| (e.default_params)());
     let pretty = readable(&params);
-    println!("{} ({})", e.name, e.family);
-    println!("  {}", e.summary);
+    match r.preset {
+        Some(p) => {
+            println!("{} (preset of {}, {})", p.name, e.name, e.family);
+            println!("  {}", p.summary());
+            println!("  {}: {}", e.name, e.summary);
+        }
+        None => {
+            println!("{} ({})", e.name, e.family);
+            println!("  {}", e.summary);
+        }
+    }
     println!("\ncitation:\n  {}", e.citation);
-    println!("\ndefault params:\n  {pretty}");
+    let which = if r.preset.is_some() {
+        "preset"
+    } else {
+        "default"
+    };
+    println!("\n{which} params:\n  {pretty}");
     println!(
         "\nstate: {} floats per sequence = {}",
         model.state_size(),

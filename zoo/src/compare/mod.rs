@@ -3,12 +3,17 @@
 
 use crate::tasks::{Metric, Task, TaskData};
 use mnnn_core::train::StatePolicy;
-use mnnn_core::{DynModel, Entry, Error, Inputs, Result, TrainConfig};
-use ndarray::{Axis, concatenate};
-use serde::Serialize;
-use std::time::Instant;
+use mnnn_core::{DynModel, Entry, Error, Result, TrainConfig};
+use serde::{Deserialize, Serialize};
 
+mod measure;
 mod parallel;
+mod record;
+mod run;
+
+pub use measure::MemoryProbe;
+pub use record::{Header, RunKind, RunRecord, ScoreRecord, SoloRecord, comparison, read_jsonl};
+pub use run::compare;
 
 /// The run that times an entry's training alone stops at this many updates (or the
 /// comparison's budget, if smaller) or after [`SOLO_SECONDS`], whichever comes first.
@@ -17,7 +22,7 @@ const SOLO_UPDATES: usize = 500;
 const SOLO_SECONDS: f64 = 1.0;
 
 /// How much training every entry gets.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Budget {
     /// Parameter updates per training run.
     Updates(usize),
@@ -41,6 +46,13 @@ pub struct CompareConfig {
     /// Learning rates tried on seed 0; the one with the best validation loss is used for all
     /// seeds.
     pub learning_rates: Vec<f64>,
+    /// Runs already done (read back from an earlier comparison's results): not run again.
+    pub done: Vec<RunRecord>,
+    /// The header those runs were made under: the comparison refuses to start unless it
+    /// compares on the same task, budget and learning rates.
+    pub done_header: Option<Header>,
+    /// How the solo run's peak heap is read (`None`: not measured).
+    pub memory: Option<MemoryProbe>,
 }
 
 impl CompareConfig {
@@ -52,6 +64,9 @@ impl CompareConfig {
             seeds: 3,
             budget: Budget::Updates(1000),
             learning_rates: vec![0.003, 0.01, 0.03],
+            done: Vec::new(),
+            done_header: None,
+            memory: None,
         }
     }
 
@@ -121,24 +136,12 @@ struct Contender {
 
 impl Contender {
     fn resolve(name: &str) -> Result<Contender> {
-        match crate::find(name) {
-            Ok(e) => Ok(Contender {
-                label: e.name.to_string(),
-                entry: e,
-                params: None,
-            }),
-            Err(err) => {
-                let Some((stem, text)) = crate::presets().iter().find(|(s, _)| *s == name) else {
-                    return Err(err);
-                };
-                let rc = mnnn_core::config::parse(text, &format!("preset {stem}"))?;
-                Ok(Contender {
-                    label: stem.to_string(),
-                    entry: crate::find(&rc.model)?,
-                    params: Some(rc.params),
-                })
-            }
-        }
+        let r = crate::resolve(name)?;
+        Ok(Contender {
+            label: r.name.to_string(),
+            entry: r.entry,
+            params: r.params,
+        })
     }
 }
 
@@ -179,9 +182,9 @@ pub struct Row {
     pub train_tokens_per_second: f64,
     /// Streaming inference throughput (batch 1, tokens per second).
     pub inference_tokens_per_second: f64,
-    /// Peak resident memory of the process during that run alone and the inference timing
-    /// (Linux), MiB.
-    pub peak_rss_mib: Option<f64>,
+    /// Peak heap of that run alone and the inference timing, above what was live before it,
+    /// MiB: measured per run, so earlier entries do not carry over (`None`: not measured).
+    pub peak_heap_mib: Option<f64>,
 }
 
 /// A finished comparison.
@@ -203,15 +206,24 @@ pub struct Comparison {
 
 /// Progress through a comparison.
 #[derive(Clone, Debug)]
-pub struct Event {
-    /// Entry being trained.
-    pub entry: String,
-    /// What is running (`"lr 0.01"`, `"seed 2"`, `"delay 16, seed 1"`).
-    pub stage: String,
-    /// Runs finished so far, over all entries.
-    pub done: usize,
-    /// Runs in all.
-    pub total: usize,
+pub enum Event {
+    /// Before any run: what is compared, and for each row the runs still to do and the
+    /// estimated work of one (parameters × tokens trained; comparable between rows).
+    Plan {
+        /// What is compared.
+        header: Header,
+        /// `(row, runs left, work per run)`, in row order.
+        work: Vec<(String, usize, f64)>,
+    },
+    /// A run started.
+    Started {
+        /// Row name.
+        entry: String,
+        /// What runs: `lr 0.01`, `seed 2`, `delay=8, seed 1` (the sweep variable named).
+        stage: String,
+    },
+    /// A run finished: its record, to be kept at once.
+    Finished(RunRecord),
 }
 
 fn train_config(data: &TaskData, budget: Budget, lr: f64, seed: u64) -> TrainConfig {
@@ -272,278 +284,27 @@ fn train_with(
     }
 }
 
-/// One trained model's score on one test set.
-#[derive(Clone)]
-struct Score {
-    x: Option<f64>,
-    label: String,
-    value: f64,
-    rmse: Option<f64>,
-}
-
 /// The scores of `m` on each of `data`'s test sets. Without a model (its training diverged)
-/// every test set scores NaN, so the table shows the failure where it happened.
-fn scores(m: Option<&dyn DynModel<f32>>, data: &TaskData) -> Result<Vec<Score>> {
+/// every test set scores `None`, so the table shows the failure where it happened.
+fn scores(m: Option<&dyn DynModel<f32>>, data: &TaskData) -> Result<Vec<ScoreRecord>> {
     data.tests
         .iter()
         .map(|t| {
             let (value, rmse) = match m {
                 Some(m) => {
                     let metrics = m.evaluate(&t.data.cast::<f32>())?;
-                    (data.metric.of(&metrics).unwrap_or(f64::NAN), metrics.rmse)
+                    (data.metric.of(&metrics), metrics.rmse)
                 }
-                None => (f64::NAN, None),
+                None => (None, None),
             };
-            Ok(Score {
-                x: t.x,
+            Ok(ScoreRecord {
                 label: t.label.clone(),
-                value,
+                x: t.x,
+                value: value.filter(|v| v.is_finite()),
                 rmse,
             })
         })
         .collect()
-}
-
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let sd = if v.len() > 1 {
-        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-    } else {
-        0.0
-    };
-    (mean, sd)
-}
-
-/// Streaming batch-1 inference speed over about 2048 steps of test inputs.
-fn inference_speed(m: &mut dyn DynModel<f32>, data: &TaskData) -> Result<f64> {
-    let seqs = &data.tests[0].data.sequences;
-    let stream: Inputs<f32> = match &seqs[0].inputs {
-        Inputs::Real(_) => {
-            let parts: Vec<_> = seqs
-                .iter()
-                .cycle()
-                .scan(0usize, |n, s| {
-                    (*n < 2048).then(|| {
-                        *n += s.len();
-                        s.inputs.clone()
-                    })
-                })
-                .filter_map(|i| {
-                    if let Inputs::Real(a) = i {
-                        Some(a.mapv(|v| v as f32))
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            let views: Vec<_> = parts.iter().map(|a| a.view()).collect();
-            Inputs::Real(concatenate(Axis(0), &views).expect("same width"))
-        }
-        Inputs::Tokens(_) => {
-            let mut t = Vec::new();
-            for s in seqs.iter().cycle() {
-                if let Inputs::Tokens(x) = &s.inputs {
-                    t.extend_from_slice(x);
-                }
-                if t.len() >= 2048 {
-                    break;
-                }
-            }
-            t.truncate(1 << 16);
-            Inputs::Tokens(t)
-        }
-    };
-    m.reset_state();
-    let start = Instant::now();
-    m.predict(&stream)?;
-    let secs = start.elapsed().as_secs_f64();
-    m.reset_state();
-    Ok(stream.len() as f64 / secs.max(1e-9))
-}
-
-/// Resets the kernel's peak-RSS mark (Linux); false where that is not possible. The heap
-/// that earlier runs freed but the allocator kept is handed back first, so that the mark
-/// starts from what is live rather than from what earlier runs once held.
-fn reset_peak_rss() -> bool {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `malloc_trim` only returns free pages of the heap to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-/// Peak RSS since the last reset, MiB (Linux).
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-/// Runs the comparison; `progress` hears about every training run.
-pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<Comparison> {
-    let mut names = cfg.checked()?;
-    if !names.iter().any(|n| n.label == "linear") {
-        names.push(Contender::resolve("linear")?);
-    }
-    let sweep = cfg.task.sweep();
-    // Without a sweep the search's winner is seed 0's run; a sweep trains every seed afresh at
-    // every point.
-    let runs_per_entry = cfg.learning_rates.len()
-        + match &sweep {
-            Some((_, points)) => cfg.seeds * points.len(),
-            None => cfg.seeds - 1,
-        };
-    let total = runs_per_entry * names.len();
-    let mut done = 0;
-    // Generation is deterministic in the seed, so every contender trains on one shared copy.
-    // Seed 0's data serves the search and the inference timing; the other seeds' data is read
-    // only without a sweep, since a sweep's runs use the data of their own point.
-    let base_seeds = if sweep.is_some() { 1 } else { cfg.seeds };
-    let base: Vec<TaskData> = (0..base_seeds as u64)
-        .map(|s| cfg.task.generate(s))
-        .collect::<Result<_>>()?;
-    let sweep_data: Vec<Vec<TaskData>> = match &sweep {
-        Some((_, points)) => points
-            .iter()
-            .map(|(_, task)| (0..cfg.seeds as u64).map(|s| task.generate(s)).collect())
-            .collect::<Result<_>>()?,
-        None => Vec::new(),
-    };
-    let metric = base[0].metric;
-    let mut rows = Vec::new();
-    for contender in &names {
-        let name = &contender.label;
-        // Learning-rate search on seed 0; the winner's model is seed 0's result.
-        let searched = parallel::run_all(
-            &cfg.learning_rates,
-            |&lr| train(contender, &base[0], cfg.budget, lr, 0),
-            &mut |lr, finished| {
-                progress(&Event {
-                    entry: name.clone(),
-                    stage: format!("lr {lr}"),
-                    done: done + finished,
-                    total,
-                })
-            },
-        );
-        done += searched.len();
-        let mut best: Option<(f64, f64, Box<dyn DynModel<f32>>)> = None;
-        for (&lr, outcome) in cfg.learning_rates.iter().zip(searched) {
-            let Some((m, r)) = outcome? else {
-                continue;
-            };
-            if best.as_ref().is_none_or(|b| r.best_loss < b.1) {
-                best = Some((lr, r.best_loss, m));
-            }
-        }
-        let (lr, _, mut model0) =
-            best.ok_or_else(|| Error::Data(format!("{name} diverged at every learning rate")))?;
-        // Every other run: (sweep point or none, seed), trained and scored where it runs so
-        // that only its scores outlive it.
-        let jobs: Vec<(Option<usize>, u64)> = match &sweep {
-            Some((_, points)) => (0..points.len())
-                .flat_map(|p| (0..cfg.seeds as u64).map(move |s| (Some(p), s)))
-                .collect(),
-            None => (1..cfg.seeds as u64).map(|s| (None, s)).collect(),
-        };
-        let run = |&(point, seed): &(Option<usize>, u64)| -> Result<Vec<Score>> {
-            let data = match point {
-                Some(p) => &sweep_data[p][seed as usize],
-                None => &base[seed as usize],
-            };
-            let outcome = train(contender, data, cfg.budget, lr, seed)?;
-            let model = outcome.as_ref().map(|(m, _)| m.as_ref());
-            let mut sc = scores(model, data)?;
-            if let (Some(p), Some((_, points))) = (point, &sweep) {
-                sc.truncate(1);
-                sc[0].x = Some(points[p].0);
-                sc[0].label = points[p].0.to_string();
-            }
-            Ok(sc)
-        };
-        let finished = parallel::run_all(&jobs, run, &mut |&(point, seed), finished| {
-            let stage = match (point, &sweep) {
-                (Some(p), Some((var, points))) => format!("{var}={}, seed {seed}", points[p].0),
-                _ => format!("seed {seed}"),
-            };
-            progress(&Event {
-                entry: name.clone(),
-                stage,
-                done: done + finished,
-                total,
-            })
-        });
-        done += finished.len();
-        let finished: Vec<Vec<Score>> = finished.into_iter().collect::<Result<_>>()?;
-        let seed_scores: Vec<Vec<Score>> = if sweep.is_some() {
-            // Jobs run point-major; a seed's row is its score at every point.
-            (0..cfg.seeds)
-                .map(|seed| {
-                    finished
-                        .iter()
-                        .skip(seed)
-                        .step_by(cfg.seeds)
-                        .map(|v| v[0].clone())
-                        .collect()
-                })
-                .collect()
-        } else {
-            std::iter::once(scores(Some(model0.as_ref()), &base[0]))
-                .chain(finished.into_iter().map(Ok))
-                .collect::<Result<_>>()?
-        };
-        let points = (0..seed_scores[0].len())
-            .map(|k| {
-                let values: Vec<f64> = seed_scores.iter().map(|s| s[k].value).collect();
-                let rmse: Option<Vec<f64>> = seed_scores.iter().map(|s| s[k].rmse).collect();
-                let (mean, sd) = mean_sd(&values);
-                Point {
-                    x: seed_scores[0][k].x,
-                    label: seed_scores[0][k].label.clone(),
-                    mean,
-                    sd,
-                    values,
-                    rmse: rmse.map(|r| mean_sd(&r).0),
-                }
-            })
-            .collect();
-        // Speed and memory of one run alone: the runs above shared the machine, so their
-        // own timings would say more about the schedule than about the model.
-        let peak_ok = reset_peak_rss();
-        let (updates, seconds) = match cfg.budget {
-            Budget::Updates(n) => (n.min(SOLO_UPDATES), SOLO_SECONDS),
-            Budget::Seconds(s) => (SOLO_UPDATES, s.min(SOLO_SECONDS)),
-        };
-        let mut solo = train_config(&base[0], Budget::Updates(updates), lr, 0);
-        solo.max_seconds = seconds;
-        let train_tps =
-            train_with(contender, &base[0], &solo)?.map_or(f64::NAN, |(_, r)| r.tokens_per_second);
-        let inference = inference_speed(model0.as_mut(), &base[0])?;
-        rows.push(Row {
-            entry: name.clone(),
-            family: contender.entry.family.to_string(),
-            params: model0.params().data().len(),
-            state_floats: model0.state_size(),
-            learning_rate: lr,
-            points,
-            train_tokens_per_second: train_tps,
-            inference_tokens_per_second: inference,
-            peak_rss_mib: if peak_ok { peak_rss_mib() } else { None },
-        });
-    }
-    Ok(Comparison {
-        task: cfg.task.name().to_string(),
-        metric,
-        sweep: sweep
-            .map(|(n, _)| n.to_string())
-            .or(base[0].sweep.map(str::to_string)),
-        seeds: cfg.seeds,
-        budget: cfg.budget,
-        rows,
-    })
 }
 
 #[cfg(test)]
@@ -600,19 +361,99 @@ mod tests {
         c.seeds = 2;
         c.budget = Budget::Updates(20);
         c.learning_rates = vec![0.01];
-        let mut events = 0;
-        let r = compare(&c, &mut |_| events += 1).unwrap();
+        let (mut started, mut records, mut plans) = (0, Vec::new(), 0);
+        let r = compare(&c, &mut |e| match e {
+            Event::Plan { work, .. } => {
+                plans += 1;
+                // Both rows have two runs to do; the larger model is estimated to cost more.
+                assert_eq!(work.iter().map(|w| w.1).collect::<Vec<_>>(), [2, 2]);
+                assert!(work[0].2 > work[1].2, "{work:?}");
+            }
+            Event::Started { .. } => started += 1,
+            Event::Finished(r) => records.push(r.clone()),
+        })
+        .unwrap();
         assert_eq!(
             r.rows.iter().map(|r| r.entry.as_str()).collect::<Vec<_>>(),
             ["amrc", "linear"]
         );
-        assert_eq!(events, 4);
+        // Two runs per row, each heard starting and finishing, and one timing run per row.
+        assert_eq!((plans, started, records.len()), (1, 4, 6));
         for row in &r.rows {
             assert_eq!(row.points.len(), 1);
             assert_eq!(row.points[0].values.len(), 2);
             assert!(row.points[0].mean.is_finite() && row.inference_tokens_per_second > 0.0);
+            assert_eq!(row.peak_heap_mib, None, "no probe, no figure");
         }
         assert_eq!(r.rows[1].state_floats, 0);
+
+        // Resuming from every record runs nothing and gives the same table; from some of
+        // them, runs only the rest.
+        for keep in [records.len(), 3] {
+            c.done = records[..keep].to_vec();
+            let mut again = 0;
+            let r2 = compare(&c, &mut |e| {
+                if let Event::Started { .. } = e {
+                    again += 1
+                }
+            })
+            .unwrap();
+            assert_eq!(
+                again,
+                4 - records[..keep]
+                    .iter()
+                    .filter(|r| r.kind != RunKind::Solo)
+                    .count()
+            );
+            for (a, b) in r.rows.iter().zip(&r2.rows) {
+                assert_eq!(a.points[0].values, b.points[0].values);
+            }
+        }
+    }
+
+    #[test]
+    fn results_survive_a_round_trip_through_their_file_and_a_cut_last_line() {
+        let t = Task::named("adding", false).unwrap();
+        let mut c = CompareConfig::new(vec!["linear".into()], t);
+        c.seeds = 2;
+        c.budget = Budget::Updates(3);
+        c.learning_rates = vec![0.01, 0.03];
+        let mut text = String::new();
+        let r = compare(&c, &mut |e| match e {
+            Event::Plan { header, .. } => {
+                text += &(serde_json::to_string(header).unwrap() + "\n");
+            }
+            Event::Finished(r) => text += &(serde_json::to_string(r).unwrap() + "\n"),
+            Event::Started { .. } => {}
+        })
+        .unwrap();
+        let (header, records) = read_jsonl(&text, "compare.jsonl").unwrap();
+        assert_eq!(records.len(), 4);
+        let back = comparison(&header, &records);
+        assert_eq!(back.rows[0].points[0].values, r.rows[0].points[0].values);
+        // An interruption mid-write leaves a partial last line: skipped, not fatal.
+        let cut = &text[..text.len() - 10];
+        assert_eq!(read_jsonl(cut, "f").unwrap().1.len(), 3);
+        // Before its seeds finish, an entry's row shows the seeds that did.
+        let partial = comparison(&header, &records[..2]);
+        assert_eq!(partial.rows[0].points[0].values.len(), 1);
+        assert!(read_jsonl("{}\n", "f").is_err());
+        let mut other = header.clone();
+        other.budget = Budget::Updates(4);
+        assert!(header.resumable_by(&other).is_err());
+        assert!(header.resumable_by(&header).is_ok());
+    }
+
+    #[test]
+    fn the_probe_reports_the_runs_own_peak() {
+        fn reset() -> usize {
+            100 << 20
+        }
+        fn peak() -> usize {
+            103 << 20
+        }
+        let probe = MemoryProbe { reset, peak };
+        assert_eq!(probe.measure(|| 7), (7, 3.0));
     }
 
     /// The runs go side by side on every core; each seed's score at each delay must still be
@@ -625,7 +466,12 @@ mod tests {
         c.budget = Budget::Updates(3);
         c.learning_rates = vec![0.01, 0.03];
         let mut stages = Vec::new();
-        let r = compare(&c, &mut |e| stages.push(e.stage.clone())).unwrap();
+        let r = compare(&c, &mut |e| {
+            if let Event::Started { stage, .. } = e {
+                stages.push(stage.clone())
+            }
+        })
+        .unwrap();
         assert!(stages.iter().any(|s| s == "delay=8, seed 1"), "{stages:?}");
         let row = &r.rows[0];
         let contender = Contender::resolve("amrc").unwrap();
@@ -639,7 +485,11 @@ mod tests {
                     .unwrap()
                     .unwrap();
                 let alone = scores(Some(m.as_ref()), &data).unwrap()[0].value;
-                assert_eq!(point.values[seed as usize], alone, "delay {x}, seed {seed}");
+                assert_eq!(
+                    Some(point.values[seed as usize]),
+                    alone,
+                    "delay {x}, seed {seed}"
+                );
             }
         }
     }

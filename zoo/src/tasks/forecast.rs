@@ -116,6 +116,45 @@ pub fn csv_series(path: &Path, columns: &[String]) -> Result<TaskData> {
     Ok(next_step(&series, train_len, columns.to_vec()))
 }
 
+/// Input columns to target columns of a CSV file, read as one sequence: the first 80% of the
+/// rows train, and the whole file is run through with only the last 20% scored, so the
+/// model carries its memory into the part it is scored on.
+pub fn csv_columns(path: &Path, inputs: &[String], targets: &[String]) -> Result<TaskData> {
+    let data = mnnn_core::csvdata::load_csv::<f64>(path, inputs, targets, None)?;
+    let io = data.io.clone();
+    let whole = data.sequences.into_iter().next().expect("one sequence");
+    let rows = whole.len();
+    if rows < 10 {
+        return Err(mnnn_core::Error::Data(format!(
+            "{}: comparing on a CSV file needs at least 10 rows",
+            path.display()
+        )));
+    }
+    let train_len = (rows as f64 * 0.8) as usize;
+    let (Inputs::Real(x), Targets::Real(y)) = (&whole.inputs, &whole.targets) else {
+        return Err(mnnn_core::Error::Data(format!(
+            "{}: expected numeric columns",
+            path.display()
+        )));
+    };
+    let train = Dataset {
+        io: io.clone(),
+        sequences: vec![Sequence {
+            inputs: Inputs::Real(x.slice(s![..train_len, ..]).to_owned()),
+            targets: Targets::Real(y.slice(s![..train_len, ..]).to_owned()),
+            mask: None,
+        }],
+    };
+    let test = Dataset {
+        io,
+        sequences: vec![Sequence {
+            mask: Some((0..rows).map(|i| i >= train_len).collect()),
+            ..whole
+        }],
+    };
+    Ok(TaskData::one_test(train, test, Metric::R2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +174,29 @@ mod tests {
         let mask = d.tests[0].data.sequences[0].mask.as_ref().unwrap();
         assert!(!mask[299] && mask[300]);
         assert_eq!(d.train.sequences[0].len(), 300);
+    }
+
+    #[test]
+    fn csv_columns_train_on_the_first_rows_and_score_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.csv");
+        let rows: String = (0..50)
+            .map(|t| format!("{t},{},{}\n", t * 2, t * 3))
+            .collect();
+        std::fs::write(&path, format!("t,x,y\n{rows}")).unwrap();
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let d = csv_columns(&path, &names(&["x", "t"]), &names(&["y"])).unwrap();
+        assert_eq!(d.train.sequences[0].len(), 40);
+        assert_eq!(d.train.io.input_names, ["x", "t"]);
+        let test = &d.tests[0].data.sequences[0];
+        let (Inputs::Real(x), Targets::Real(y)) = (&test.inputs, &test.targets) else {
+            panic!("real columns")
+        };
+        assert_eq!((x[[45, 0]], x[[45, 1]], y[[45, 0]]), (90.0, 45.0, 135.0));
+        let mask = test.mask.as_ref().unwrap();
+        assert!(!mask[39] && mask[40] && mask.len() == 50);
+        std::fs::write(&path, "x,y\n1,2\n").unwrap();
+        assert!(csv_columns(&path, &names(&["x"]), &names(&["y"])).is_err());
     }
 
     #[test]

@@ -17,13 +17,13 @@ mod forecast;
 mod recall;
 mod tokens;
 
-pub use forecast::{csv_series, mackey_glass_series};
+pub use forecast::{csv_columns, csv_series, mackey_glass_series};
 
 use mnnn_core::{Dataset, Error, IoSpec, Result, Sequence};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a task is scored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Metric {
     /// Coefficient of determination, averaged over outputs (higher is better).
     R2,
@@ -156,6 +156,16 @@ pub enum Task {
         /// Column names.
         columns: Vec<String>,
     },
+    /// The named input columns of a CSV file to its target columns (the first 80% of the
+    /// rows train; the model then runs on through the rest, which is scored).
+    CsvColumns {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Input column names.
+        inputs: Vec<String>,
+        /// Target column names.
+        targets: Vec<String>,
+    },
     /// Passkey retrieval: trained at `train_len`, tested at each of `lengths`.
     Passkey {
         /// Training context length.
@@ -239,7 +249,7 @@ impl Task {
             Task::Mqar { .. } if self.is_mqar_basic() => "mqar-basic",
             Task::Mqar { .. } => "mqar",
             Task::Passkey { .. } => "passkey",
-            Task::Csv { .. } => "csv",
+            Task::Csv { .. } | Task::CsvColumns { .. } => "csv",
         }
     }
 
@@ -282,6 +292,11 @@ impl Task {
     pub fn generate(&self, seed: u64) -> Result<TaskData> {
         Ok(match self {
             Task::Csv { path, columns } => csv_series(path, columns)?,
+            Task::CsvColumns {
+                path,
+                inputs,
+                targets,
+            } => csv_columns(path, inputs, targets)?,
             Task::Sines { len } => forecast::sines(*len, seed),
             Task::MackeyGlass { len } => forecast::mackey_glass(*len, seed),
             Task::DelayedRecall { delay } => recall::delayed(*delay, seed),
