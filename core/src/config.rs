@@ -106,7 +106,7 @@ impl Origin<'_> {
         };
         Error::Config {
             location,
-            message: format!("{context}{}", e.code),
+            message: format!("{context}{}", registry::ron_message(&e.code)),
         }
     }
 }
@@ -226,6 +226,7 @@ fn parse_with(text: &str, name: &str, presets: bool) -> Result<RunConfig> {
             ron_options()
                 .from_str::<DataSpec>(raw.get_ron())
                 .map_err(|e| origin.ron(e, Some(raw.get_ron()), "in data: "))
+                .and_then(|d| check_data(&d, raw.get_ron(), &origin).map(|()| d))
         })
         .transpose()?;
     let train = match outline.train {
@@ -253,10 +254,49 @@ fn parse_with(text: &str, name: &str, presets: bool) -> Result<RunConfig> {
     })
 }
 
+/// Refuses a data section that names no input or target column, or one column twice.
+fn check_data(d: &DataSpec, snippet: &str, origin: &Origin<'_>) -> Result<()> {
+    let DataSpec::Csv {
+        inputs, targets, ..
+    } = d;
+    let refuse = |field: &str, message: String| Error::Config {
+        location: origin.field(snippet, field),
+        message: format!("in data: {message}"),
+    };
+    for (field, cols) in [("inputs", inputs), ("targets", targets)] {
+        if cols.is_empty() {
+            return Err(refuse(
+                field,
+                format!("'{field}' names no column; name at least one"),
+            ));
+        }
+    }
+    let all: Vec<&String> = inputs.iter().chain(targets).collect();
+    if let Some(i) = (1..all.len()).find(|&i| all[..i].contains(&all[i])) {
+        let field = if i < inputs.len() {
+            "inputs"
+        } else {
+            "targets"
+        };
+        return Err(refuse(field, format!("column '{}' is named twice", all[i])));
+    }
+    Ok(())
+}
+
 /// Reads and parses a run config file; a CSV path in it is made relative to the file's
 /// directory.
 pub fn load(path: &Path) -> Result<RunConfig> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let ok = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let good = String::from_utf8_lossy(ok);
+        let line = good.matches('\n').count() + 1;
+        let col = good.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Error::Config {
+            location: format!("{}:{line}:{col}", path.display()),
+            message: "the file is not UTF-8 text".into(),
+        }
+    })?;
     let mut cfg = parse(&text, &path.display().to_string())?;
     if let Some(DataSpec::Csv { path: csv, .. }) = cfg.data.as_mut()
         && csv.is_relative()

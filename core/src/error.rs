@@ -81,6 +81,22 @@ pub enum Error {
         /// The loss value seen.
         loss: f64,
     },
+    /// A size whose memory would exceed the budget ([`crate::budget`]), refused before
+    /// allocating.
+    #[error(
+        "{what} need {}, more than the memory budget of {} (set {} to change it); lower the sizes",
+        crate::budget::human(*.bytes),
+        crate::budget::human(*.limit as u128),
+        crate::budget::LIMIT_VAR
+    )]
+    TooLarge {
+        /// What would be allocated.
+        what: String,
+        /// The bytes it needs (`u128::MAX` when the size overflows).
+        bytes: u128,
+        /// The budget in bytes.
+        limit: u64,
+    },
     /// An operating-system error while reading or writing `path`.
     #[error("{path}: {source}")]
     Io {

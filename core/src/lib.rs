@@ -8,6 +8,7 @@
 //! [`register!`] themselves, and the `mnnn-zoo` crate links them all.
 
 pub mod benchkit;
+pub mod budget;
 pub mod buf;
 pub mod cell;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod reference;
 pub mod registry;
 mod rng;
 mod scalar;
+pub mod tempfiles;
 pub mod tensors;
 #[doc(hidden)]
 pub mod testkit;

@@ -89,33 +89,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
         )
     })?;
-    // A name unique to this process and call, created exclusively: concurrent saves to the
-    // same path never share a temporary file.
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(
-        ".{}.tmp{}-{n}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let name = name.to_string_lossy();
+    let ends_in_separator = path
+        .as_os_str()
+        .to_string_lossy()
+        .ends_with(std::path::is_separator);
+    if ends_in_separator || path.is_dir() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "names a folder; give the name of a file to write",
+            ),
+        ));
+    }
+    if !dir.is_dir() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the folder {} does not exist", dir.display()),
+            ),
+        ));
+    }
+    crate::tempfiles::remove_stale(&dir, &name);
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
+        let mut tmp = crate::tempfiles::TempFile::create(&dir, &name)?;
+        tmp.file.write_all(bytes)?;
+        tmp.file.sync_all()?;
+        std::fs::rename(&tmp.path, path)?;
         // Make the rename itself durable where the platform allows syncing a directory.
         if let Ok(d) = std::fs::File::open(&dir) {
             let _ = d.sync_all();
         }
         Ok(())
     })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
+    result.map_err(|e| Error::io(path, e))?;
     Ok(())
 }
 

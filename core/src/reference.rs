@@ -66,6 +66,51 @@ pub struct RefDims {
     pub manifold: Option<usize>,
 }
 
+impl RefDims {
+    /// Refuses widths of 0 and widths beyond 2^24 (the limit every model's widths have), so
+    /// that the byte counts computed from them cannot overflow.
+    pub fn validate(&self) -> Result<()> {
+        const MAX: usize = 1 << 24;
+        let sizes = [
+            ("input", Some(self.input)),
+            ("hidden", Some(self.hidden)),
+            ("output", Some(self.output)),
+            ("manifold", self.manifold),
+        ];
+        for (what, v) in sizes {
+            if let Some(v) = v
+                && !(1..=MAX).contains(&v)
+            {
+                return Err(Error::invalid_param(
+                    what,
+                    v,
+                    format!("must be in [1, {MAX}]"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The length of a reference file of `header` bytes followed by blocks of f32 values, each
+/// block the product of its factors: checked, so sizes too large to address are an error
+/// rather than a count that wraps around.
+pub fn file_bytes(header: usize, blocks: &[&[usize]]) -> Result<usize> {
+    blocks
+        .iter()
+        .try_fold(header, |acc, block| {
+            let n = block.iter().try_fold(4usize, |p, &f| p.checked_mul(f))?;
+            acc.checked_add(n)
+        })
+        .ok_or_else(|| {
+            Error::Data(format!(
+                "a reference file for these sizes would have more than {} bytes; the sizes are \
+                 wrong",
+                usize::MAX
+            ))
+        })
+}
+
 /// A reference model turned into an mnnn entry's terms.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Imported {
@@ -106,7 +151,7 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos + n;
+        let end = self.pos.saturating_add(n);
         if end > self.bytes.len() {
             return Err(Error::Data(format!(
                 "reference file ends at byte {} of {}",
@@ -144,7 +189,7 @@ impl<'a> Reader<'a> {
 
     /// `n` f32 values.
     pub fn f32s(&mut self, n: usize) -> Result<Vec<f32>> {
-        let b = self.take(4 * n)?;
+        let b = self.take(n.saturating_mul(4))?;
         Ok(b.chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect())
@@ -164,6 +209,7 @@ pub fn build(
     imported: &Imported,
     dims: &RefDims,
 ) -> Result<Box<dyn crate::DynModel<f32>>> {
+    dims.validate()?;
     let io = crate::IoSpec::regression(dims.input, dims.output);
     let mut model = entry.create::<f32>(Some(&imported.params), &io, 0)?;
     let mut params = model.params().clone();
@@ -189,6 +235,13 @@ pub fn build(
                 "'{name}' has {} values, the model needs {}",
                 values.len(),
                 dst.len()
+            )));
+        }
+        if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Data(format!(
+                "'{name}' holds {} at index {k}: a model with non-finite weights or memory \
+                 cannot run, so it is not imported",
+                values[k]
             )));
         }
         dst.copy_from_slice(values);
@@ -238,6 +291,10 @@ mod tests {
         assert!(r.expect_i32("I", 3).is_err());
         assert_eq!(r.f32().unwrap(), 1.0);
         assert!(r.bool().unwrap());
+        assert!(r.f32s(usize::MAX / 2).is_err());
+        assert_eq!(file_bytes(28, &[&[4, 16], &[3, 16]]).unwrap(), 28 + 4 * 112);
+        assert!(file_bytes(28, &[&[usize::MAX, 1]]).is_err());
+        assert!(file_bytes(usize::MAX - 3, &[&[1]]).is_err());
         assert_eq!(
             transpose(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3),
             vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]

@@ -273,13 +273,29 @@ impl Debug for Entry {
 
 /// The RON options every config and param text is read with: `Some(..)` may be left out.
 pub fn ron_options() -> ron::Options {
-    ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+    ron::Options::default()
+        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+        .with_recursion_limit(RON_DEPTH)
 }
+
+/// A RON error's text for a user, who cannot change the parser's options: a recursion-limit
+/// error says how deep the text may nest instead of naming `ron::Options`.
+pub fn ron_message(code: &ron::Error) -> String {
+    match code {
+        ron::Error::ExceededRecursionLimit => {
+            format!("the text nests too deeply (at most {RON_DEPTH} levels of brackets)")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// How deep RON text may nest before it is refused (RON's own default).
+const RON_DEPTH: usize = 128;
 
 fn parse_typed<A: Architecture>(text: &str) -> Result<A::Params> {
     let p: A::Params = ron_options().from_str(text).map_err(|e| Error::Config {
         location: format!("{}:{}", e.span.start.line, e.span.start.col),
-        message: format!("in the params of '{}': {}", A::NAME, e.code),
+        message: format!("in the params of '{}': {}", A::NAME, ron_message(&e.code)),
     })?;
     A::validate(&p)?;
     Ok(p)
@@ -490,12 +506,23 @@ pub fn load_bytes<S: Scalar>(bytes: &[u8], path: &Path) -> Result<Box<dyn DynMod
         path: path.to_path_buf(),
         message: format!("was written by an entry this program does not have: {e}"),
     })?;
-    let mut model = entry
-        .create::<S>(Some(&m.params), &m.io, m.seed)
-        .map_err(|e| Error::ModelFile {
-            path: path.to_path_buf(),
-            message: format!("its configuration is not valid here: {e}"),
-        })?;
+    // The file holds every parameter and state value, so a model needing more memory than
+    // the file's length is a corrupted size, refused before anything that large is allocated.
+    let mut model = crate::budget::with_limit(bytes.len() as u64, || {
+        entry.create::<S>(Some(&m.params), &m.io, m.seed)
+    })
+    .map_err(|e| Error::ModelFile {
+        path: path.to_path_buf(),
+        message: match e {
+            Error::TooLarge { bytes: need, .. } => format!(
+                "its configuration needs {} for parameters and state but the file has only {}; \
+                 it is corrupted",
+                crate::budget::human(need),
+                crate::budget::human(bytes.len() as u128)
+            ),
+            e => format!("its configuration is not valid here: {e}"),
+        },
+    })?;
     loaded.fill(model.as_mut(), path)?;
     Ok(model)
 }

@@ -157,8 +157,9 @@ enum Command {
         /// Check every entry.
         #[arg(long)]
         all: bool,
-        /// Proptest cases per property (more is more thorough).
-        #[arg(long, default_value_t = mnnn_conformance::DEFAULT_CASES)]
+        /// Proptest cases per property (more is more thorough; at least 1).
+        #[arg(long, default_value_t = mnnn_conformance::DEFAULT_CASES,
+              value_parser = clap::value_parser!(u32).range(1..))]
         cases: u32,
         /// Print JSON.
         #[arg(long)]
@@ -267,7 +268,12 @@ impl Failure {
 impl From<mnnn_core::Error> for Failure {
     fn from(e: mnnn_core::Error) -> Self {
         let code = match e {
-            mnnn_core::Error::UnknownModel { .. } | mnnn_core::Error::Config { .. } => 2,
+            // What the user asked for is wrong (a name, a config, a size or range), as
+            // opposed to data or a file that could not be read or used.
+            mnnn_core::Error::UnknownModel { .. }
+            | mnnn_core::Error::Config { .. }
+            | mnnn_core::Error::InvalidParam { .. }
+            | mnnn_core::Error::TooLarge { .. } => 2,
             _ => 1,
         };
         Failure {
@@ -278,6 +284,13 @@ impl From<mnnn_core::Error> for Failure {
 }
 
 fn main() -> ExitCode {
+    // An interrupted save must not leave its temporary file behind (up to a model's size).
+    // If the handler cannot be installed the commands still work; only that clean-up is lost.
+    let _ = ctrlc::set_handler(|| {
+        mnnn_core::tempfiles::remove_all();
+        eprintln!("interrupted");
+        std::process::exit(130);
+    });
     let cli = Cli::parse();
     let result = match cli.command {
         Command::List { json } => cmd::list::run(json),

@@ -72,6 +72,7 @@ fn time(mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 /// Measures `entry` at `hidden` with `batch` sequences of `len` steps.
 pub fn speed(entry: &Entry, hidden: Option<usize>, batch: usize, len: usize) -> Result<Speed> {
     let m = model(entry, hidden)?;
+    m.check_memory("the benchmark's sequences", batch, len)?;
     let mut rng = Rng::new(1);
     let xs: Vec<Inputs<f32>> = (0..batch).map(|_| inputs(&mut rng, len)).collect();
     let step = time(|| m.stream_batch(&xs).map(drop))?;

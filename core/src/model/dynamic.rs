@@ -117,6 +117,21 @@ pub trait DynModel<S: Scalar>: Send + Sync {
     /// A boxed copy.
     fn clone_box(&self) -> Box<dyn DynModel<S>>;
 
+    /// Refuses (with [`Error::TooLarge`]) running `batch` sequences over windows of `steps`
+    /// when the memory that needs is over the budget ([`crate::budget`]). The figure is
+    /// what every windowed pass holds at least: per step and sequence, its input, output and
+    /// state rows; a training tape keeps more, so this is a floor, checked before allocating.
+    fn check_memory(&self, what: &str, batch: usize, steps: usize) -> Result<()> {
+        let io = &self.meta().io;
+        let per_step = (io.cell_input() as u128 + io.cell_output() as u128)
+            .saturating_add(self.state_size() as u128);
+        let bytes = crate::budget::bytes(&[batch, steps], S::BYTES).saturating_mul(per_step);
+        crate::budget::check(
+            &format!("{what} ({batch} sequence(s) × {steps} steps × {per_step} values)"),
+            bytes,
+        )
+    }
+
     /// The model file's bytes (see [`crate::persist`]).
     fn to_bytes(&self) -> Result<Vec<u8>> {
         persist::to_bytes(self.meta(), self.params(), self.state(), self.normalizer())
@@ -150,6 +165,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         }
         let output = self.cell.dims().output;
         let len = inputs.iter().map(|x| x.len()).max().unwrap_or(0);
+        self.check_memory("a batch", inputs.len(), len)?;
         let outs = inputs
             .iter()
             .map(|x| Array2::zeros((x.len(), output)))
@@ -388,6 +404,13 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
         cfg: &TrainConfig,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<FitReport> {
+        let longest = data.sequences.iter().map(|s| s.len()).max().unwrap_or(0);
+        let window = if cfg.window == 0 {
+            longest
+        } else {
+            cfg.window.min(longest)
+        };
+        self.check_memory("training windows", cfg.batch_size, window)?;
         let (params, norm) = (self.params.clone(), self.norm.clone());
         let result = self.fit_impl(data, cfg, progress);
         if result.is_err() {

@@ -120,6 +120,10 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             },
         };
         check_size("parameters", layout.total())?;
+        crate::budget::check(
+            "the parameters and state",
+            crate::budget::bytes(&[layout.total() + cell.state_layout().total()], S::BYTES),
+        )?;
         let mut params = Tensors::zeros(layout);
         cell.init_params(&mut Rng::derive(meta.seed, "cell"), &mut params);
         for i in 0..o {

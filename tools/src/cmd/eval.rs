@@ -1,10 +1,17 @@
 //! `mnnn eval`.
 
+use super::predict::{CHUNK, at_lines};
 use super::{CmdResult, print_metrics};
-use mnnn_core::csvdata::load_csv;
+use crate::Failure;
+use mnnn_core::csvdata::CsvRows;
+use mnnn_core::metrics::RegressionStream;
+use mnnn_core::{DynModel, Inputs, OutputKind};
+use ndarray::Array2;
 use std::path::Path;
 
-/// Scores a model file on a CSV file.
+/// Scores a model file on a CSV file, streaming it: each sequence runs from a fresh memory,
+/// in chunks of rows with the memory carried between them, so memory does not grow with the
+/// file's length.
 pub fn run(
     model: &Path,
     data: &Path,
@@ -13,12 +20,52 @@ pub fn run(
     sequence: Option<&str>,
     json: bool,
 ) -> CmdResult {
-    let m = mnnn_zoo::load::<f32>(model)?;
+    let mut m = mnnn_zoo::load::<f32>(model)?;
     super::check_columns("inputs", &m.meta().io.input_names, inputs)?;
     super::check_columns("targets", &m.meta().io.target_names, targets)?;
-    let mut d = load_csv::<f32>(data, inputs, targets, sequence)?;
-    d.io = m.meta().io.clone();
-    let metrics = m.evaluate(&d)?;
+    let OutputKind::Regression(o) = m.meta().io.output else {
+        return Err(Failure::usage(format!(
+            "{}: the model predicts classes; eval scores real-valued target columns",
+            model.display()
+        )));
+    };
+    if o != targets.len() {
+        return Err(Failure::usage(format!(
+            "the model predicts {o} value(s) per row; {} target column(s) given",
+            targets.len()
+        )));
+    }
+    let cols: Vec<String> = inputs.iter().chain(targets).cloned().collect();
+    let mut rows = CsvRows::<f32>::open(data, &cols, sequence)?;
+    let ni = inputs.len();
+    let mut chunk = Array2::<f32>::zeros((CHUNK, cols.len()));
+    let mut score = RegressionStream::new(o);
+    let mut n = 0;
+    let mut lines = (0, 0);
+    let mut row = vec![0.0f32; cols.len()];
+    while let Some(info) = rows.next_into(&mut row)? {
+        if n == CHUNK || (info.new_sequence && n > 0) {
+            flush(m.as_mut(), &chunk, n, ni, &mut score)
+                .map_err(|e| at_lines(data, lines.0, lines.1, e))?;
+            n = 0;
+        }
+        if info.new_sequence {
+            m.reset_state();
+        }
+        if n == 0 {
+            lines.0 = info.line;
+        }
+        lines.1 = info.line;
+        chunk
+            .row_mut(n)
+            .as_slice_mut()
+            .expect("row-major")
+            .copy_from_slice(&row);
+        n += 1;
+    }
+    flush(m.as_mut(), &chunk, n, ni, &mut score)
+        .map_err(|e| at_lines(data, lines.0, lines.1, e))?;
+    let metrics = score.finish();
     if json {
         println!(
             "{}",
@@ -26,6 +73,31 @@ pub fn run(
         );
     } else {
         print_metrics("eval", &metrics);
+    }
+    Ok(())
+}
+
+/// Runs the first `n` rows of `chunk` (inputs, then targets) from the model's memory and adds
+/// their scores.
+fn flush(
+    m: &mut dyn DynModel<f32>,
+    chunk: &Array2<f32>,
+    n: usize,
+    ni: usize,
+    score: &mut RegressionStream,
+) -> mnnn_core::Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let x = chunk.slice(ndarray::s![..n, ..ni]).to_owned();
+    let ys = m.predict(&Inputs::Real(x))?;
+    let (mut p, mut t) = (Vec::new(), Vec::new());
+    for (y, row) in ys.rows().into_iter().zip(chunk.rows()) {
+        p.clear();
+        t.clear();
+        p.extend(y.iter().map(|v| *v as f64));
+        t.extend(row.iter().skip(ni).map(|v| *v as f64));
+        score.push(&p, &t);
     }
     Ok(())
 }

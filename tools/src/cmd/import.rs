@@ -7,6 +7,8 @@ use std::path::Path;
 
 /// Reads a reference implementation's save file into an mnnn model file.
 pub fn run(model: &str, dims: RefDims, file: &Path, out: &Path) -> CmdResult {
+    super::refuse_overwrite("--out", out, &[file])?;
+    dims.validate()?;
     let entry = mnnn_zoo::find(model)?;
     let import = entry.import_reference.ok_or_else(|| {
         Failure::usage(format!(
@@ -24,6 +26,7 @@ pub fn run(model: &str, dims: RefDims, file: &Path, out: &Path) -> CmdResult {
 /// Reads a PyTorch `nn.LSTM` / `nn.GRU` file (with its `nn.Linear` head) into an mnnn model
 /// file.
 pub fn run_torch(model: &str, file: &Path, out: &Path) -> CmdResult {
+    super::refuse_overwrite("--out", out, &[file])?;
     let entry = mnnn_zoo::find(model)?;
     let kind = match entry.name {
         "lstm" => mnnn_zoo::rnn::Kind::Lstm,

@@ -11,6 +11,7 @@ pub mod predict;
 pub mod train;
 
 use crate::Failure;
+use std::path::Path;
 
 /// The result every subcommand returns.
 pub type CmdResult = Result<(), Failure>;
@@ -26,6 +27,40 @@ pub fn check_columns(what: &str, trained: &[String], given: &[String]) -> CmdRes
         )));
     }
     Ok(())
+}
+
+/// Refuses to write `out` (given as `flag`) when it is one of the files the command reads, by
+/// any name (a link, `./`, a symlink): the write would destroy the input it came from.
+pub fn refuse_overwrite(flag: &str, out: &Path, reads: &[&Path]) -> CmdResult {
+    for r in reads {
+        if same_file(out, r) {
+            return Err(Failure::usage(format!(
+                "{flag} {} is {}, which this command reads; write to another file",
+                out.display(),
+                r.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether two paths name one existing file.
+#[cfg(unix)]
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Whether two paths name one existing file.
+#[cfg(not(unix))]
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// Formats an optional metric for a table.

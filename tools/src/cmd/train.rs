@@ -72,7 +72,14 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>, json: bool) -> CmdRes
                     inputs,
                     targets,
                     sequence,
-                }) => load_csv::<f64>(path, inputs, targets, sequence.as_deref())?,
+                }) => {
+                    if let Some(out) = out {
+                        super::refuse_overwrite("--out", out, &[p, path])?;
+                    }
+                    // Read as f32, the type the model trains in, so a value that only f64
+                    // can hold is refused with its line rather than turning into inf.
+                    load_csv::<f32>(path, inputs, targets, sequence.as_deref())?.cast::<f64>()
+                }
                 None => {
                     return Err(Failure::usage(format!(
                         "{}: the config names no data; add data: Csv(path: \"...\", inputs: [...], targets: [...])",
