@@ -50,7 +50,8 @@ fn csv(bytes: &[u8]) -> Result<(), Error> {
     let mut row = [0.0f32; 2];
     let mut last = 0;
     while let Some(info) = rows.next_into(&mut row)? {
-        assert!(info.line > last, "lines increase");
+        // A lone `\r` ends a record but not a line, so two records may share a line.
+        assert!(info.line >= last, "lines never go back");
         assert!(row.iter().all(|v| v.is_finite()), "values are finite");
         last = info.line;
     }
