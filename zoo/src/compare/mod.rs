@@ -30,7 +30,7 @@ pub enum Budget {
 pub struct CompareConfig {
     /// Entry names or preset names (a file stem of `zoo/presets`, e.g. `mnemosyne-nogate`,
     /// which compares that configuration under its own name); the memoryless `linear`
-    /// baseline is always added.
+    /// baseline is always added, and on forecasting tasks the autoregressive `ar`.
     pub entries: Vec<String>,
     /// The task.
     pub task: Task,
@@ -388,6 +388,10 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
     if !names.iter().any(|n| n.label == "linear") {
         names.push(Contender::resolve("linear")?);
     }
+    // On a forecast, the classical floor: autoregression on the recent past.
+    if cfg.task.is_forecasting() && !names.iter().any(|n| n.label == "ar") {
+        names.push(Contender::resolve("ar")?);
+    }
     let sweep = cfg.task.sweep();
     // Without a sweep the search's winner is seed 0's run; a sweep trains every seed afresh at
     // every point.
@@ -594,7 +598,7 @@ mod tests {
     }
 
     #[test]
-    fn a_small_comparison_has_a_row_per_entry_plus_the_baseline() {
+    fn a_small_comparison_has_a_row_per_entry_plus_the_baselines() {
         let t = Task::named("sines", false).unwrap();
         let mut c = CompareConfig::new(vec!["amrc".into()], t);
         c.seeds = 2;
@@ -604,9 +608,9 @@ mod tests {
         let r = compare(&c, &mut |_| events += 1).unwrap();
         assert_eq!(
             r.rows.iter().map(|r| r.entry.as_str()).collect::<Vec<_>>(),
-            ["amrc", "linear"]
+            ["amrc", "linear", "ar"]
         );
-        assert_eq!(events, 4);
+        assert_eq!(events, 6);
         for row in &r.rows {
             assert_eq!(row.points.len(), 1);
             assert_eq!(row.points[0].values.len(), 2);
