@@ -156,4 +156,33 @@ pub trait Cell<S: Scalar>: Clone + Send + Sync + 'static {
 
     /// Named scalars about the memory, from parameters and the state of sequence 0.
     fn diagnostics(&self, params: &Tensors<S>, state: &Tensors<S>) -> Vec<Diagnostic>;
+
+    /// For a linear model — a cell whose output is an affine function of features of the
+    /// inputs it has seen, its parameters being the coefficients — the features' width and
+    /// the model orders to choose among (see [`LinearFeatures`]); training then fits it by
+    /// least squares in closed form instead of by gradient. `None`, the default, for every
+    /// other cell.
+    fn linear_features(&self) -> Option<LinearFeatures> {
+        None
+    }
+
+    /// With [`Cell::linear_features`]: the features of every step of one sequence run from a
+    /// fresh state, `xs` (`T × input`, as the cell reads them) into `out` (`T × width`).
+    fn features(&self, _xs: ArrayView2<S>, _out: ArrayViewMut2<f64>) {}
+
+    /// With [`Cell::linear_features`]: sets the parameters from least-squares coefficients
+    /// of the first `coef.nrows() − 1` features (`coef`'s last row is the intercept); the
+    /// features after those get zero weight.
+    fn set_coefficients(&self, _coef: ArrayView2<f64>, _params: &mut Tensors<S>) {}
+}
+
+/// What a linear model ([`Cell::linear_features`]) offers its closed-form fit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinearFeatures {
+    /// Features per step.
+    pub width: usize,
+    /// Model orders as counts of leading features, ascending: each is fitted on the training
+    /// part and the one with the lowest validation error is kept (the last, without
+    /// validation data).
+    pub orders: Vec<usize>,
 }

@@ -100,15 +100,68 @@ impl Origin<'_> {
     }
 
     fn ron(&self, e: ron::error::SpannedError, snippet: Option<&str>, context: &str) -> Error {
+        let (line, col) = (e.span.start.line, e.span.start.col);
         let location = match snippet {
-            Some(s) => self.within(s, e.span.start.line, e.span.start.col),
-            None => format!("{}:{}:{}", self.name, e.span.start.line, e.span.start.col),
+            Some(s) => self.within(s, line, col),
+            None => format!("{}:{line}:{col}", self.name),
         };
+        let text = snippet.unwrap_or(self.text);
+        let hint = syntax_hint(text, offset_at(text, line, col));
         Error::Config {
             location,
-            message: format!("{context}{}", registry::ron_message(&e.code)),
+            message: format!("{context}{}{hint}", registry::ron_message(&e.code)),
         }
     }
+}
+
+/// Byte offset of 1-based `line` and character column `col` in `text` (clamped to its end).
+fn offset_at(text: &str, line: usize, col: usize) -> usize {
+    let start = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>()
+        .min(text.len());
+    text[start..]
+        .char_indices()
+        .nth(col.saturating_sub(1))
+        .map_or(text.len(), |(i, _)| start + i)
+}
+
+/// What the parser's own words leave out, for the mistakes that reach it as bad syntax: a
+/// quoted enum variant (`optimizer: "Adam"`) and a fraction where a whole number is expected
+/// (`epochs: 5.0`). Empty when the text at `at` is neither.
+fn syntax_hint(text: &str, at: usize) -> String {
+    let (before, rest) = text.split_at(at.min(text.len()));
+    let field = field_before(before);
+    if let Some(quoted) = rest.strip_prefix('"') {
+        let word = quoted.split('"').next().unwrap_or("");
+        let example = match field {
+            Some(f) => format!("{f}: {word}"),
+            None => word.to_string(),
+        };
+        return format!(
+            " (hint: a choice among named variants is written bare, without quotes: {example})"
+        );
+    }
+    if rest.starts_with('.') && before.ends_with(|c: char| c.is_ascii_digit()) {
+        let digits = before.len() - before.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let whole = &before[before.len() - digits..];
+        let name = field_before(&before[..before.len() - digits]).unwrap_or("this field");
+        return format!(
+            " (hint: {name} is a whole number: write {whole}, without a fractional part)"
+        );
+    }
+    String::new()
+}
+
+/// The identifier of the `name:` that `text` ends with (spaces allowed after the colon).
+fn field_before(text: &str) -> Option<&str> {
+    let b = text.trim_end().strip_suffix(':')?.trim_end();
+    let start = b
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    Some(&b[start..]).filter(|f| !f.is_empty())
 }
 
 /// Byte offset of the identifier `field` followed by `:` in RON text, outside comments and
@@ -309,7 +362,29 @@ pub fn load(path: &Path) -> Result<RunConfig> {
 
 #[cfg(test)]
 mod tests {
-    use super::find_field;
+    use super::{Origin, TrainConfig, find_field, ron_options};
+
+    /// The error a train section reads as, located in a file called `run.ron`.
+    fn error_of(train: &str) -> String {
+        let text = format!("({train})");
+        let e = ron_options().from_str::<TrainConfig>(&text).unwrap_err();
+        let origin = Origin {
+            name: "run.ron".into(),
+            text: &text,
+        };
+        origin.ron(e, None, "in train: ").to_string()
+    }
+
+    #[test]
+    fn syntax_mistakes_in_values_come_with_the_fix() {
+        let e = error_of("optimizer: \"Adam\"");
+        assert!(e.contains("without quotes: optimizer: Adam"), "{e}");
+        assert!(e.contains("run.ron:1:"), "{e}");
+        let e = error_of("patience: 3, epochs: 5.0");
+        assert!(e.contains("epochs is a whole number: write 5"), "{e}");
+        let e = error_of("epochs: [1]");
+        assert!(!e.contains("hint"), "{e}");
+    }
 
     #[test]
     fn fields_are_found_outside_comments_and_strings() {

@@ -34,7 +34,7 @@ pub mod tensors;
 pub mod testkit;
 pub mod train;
 
-pub use cell::{Cell, Diagnostic, Dims};
+pub use cell::{Cell, Diagnostic, Dims, LinearFeatures};
 pub use data::{Dataset, InputKind, Inputs, IoSpec, OutputKind, Sequence, Targets};
 pub use error::{Error, Result};
 pub use freeze::FreezeSpec;
@@ -44,7 +44,7 @@ pub use registry::{Architecture, Capability, Entry, Family};
 pub use rng::Rng;
 pub use scalar::{Scalar, s};
 pub use tensors::{Layout, TensorInfo, Tensors};
-pub use train::{FitReport, Progress, StatePolicy, TrainConfig};
+pub use train::{FitReport, Optimizer, Progress, Schedule, StatePolicy, TrainConfig};
 
 #[doc(hidden)]
 pub mod __private {

@@ -204,6 +204,13 @@ enum Command {
         /// A column whose changes of value start a new sequence.
         #[arg(long)]
         sequence: Option<String>,
+        /// Score from the memory saved in the model file (as a forecaster that has seen the
+        /// past scores) instead of from a fresh state.
+        #[arg(long)]
+        warm: bool,
+        /// Warm, after first running the model over this CSV file's input columns.
+        #[arg(long)]
+        history: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -215,6 +222,9 @@ enum Command {
         /// Save the model with its advanced memory here, so the stream can be resumed.
         #[arg(long)]
         state_out: Option<PathBuf>,
+        /// Target columns, comma-separated: score the predictions against them (on stderr).
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
     },
 }
 
@@ -385,6 +395,8 @@ fn main() -> ExitCode {
             run,
             targets,
             sequence,
+            warm,
+            history,
             json,
         } => cmd::eval::run(
             &run.model,
@@ -392,11 +404,20 @@ fn main() -> ExitCode {
             &run.inputs,
             &targets,
             sequence.as_deref(),
+            cmd::eval::Start::from_flags(warm, history.as_deref()),
             json,
         ),
-        Command::Predict { run, state_out } => {
-            cmd::predict::run(&run.model, &run.data, &run.inputs, state_out.as_deref())
-        }
+        Command::Predict {
+            run,
+            state_out,
+            targets,
+        } => cmd::predict::run(
+            &run.model,
+            &run.data,
+            &run.inputs,
+            state_out.as_deref(),
+            &targets,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,32 +9,40 @@ use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::time::Instant;
 
-/// A bar over epochs showing the latest losses.
-pub struct EpochBar {
+/// A bar over parameter updates showing the speed, the latest losses and the validation
+/// score.
+pub struct UpdateBar {
     bar: ProgressBar,
 }
 
-impl EpochBar {
-    /// A bar for `epochs` epochs.
-    pub fn new(epochs: usize) -> Self {
-        let bar = ProgressBar::new(epochs as u64);
+impl UpdateBar {
+    /// A bar for a budget of `max_updates` (a spinner when 0: no update budget).
+    pub fn new(max_updates: usize) -> Self {
+        let bar = ProgressBar::new(max_updates as u64);
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} epoch {pos}/{len} [{bar:30}] {msg} ({elapsed})",
+                "{spinner} update {pos}/{len} [{bar:30}] {msg} ({elapsed})",
             )
             .expect("valid template")
             .progress_chars("=> "),
         );
-        EpochBar { bar }
+        UpdateBar { bar }
     }
 
-    /// Records one finished epoch.
+    /// Records one validation point.
     pub fn update(&self, p: &Progress) {
-        self.bar.set_position(p.epoch as u64);
+        if p.max_updates > 0 {
+            self.bar.set_length(p.max_updates as u64);
+        }
+        self.bar.set_position(p.update as u64);
         let val = p.val_loss.map_or(String::new(), |v| format!(" val {v:.4}"));
+        let score = p
+            .val_score
+            .map_or(String::new(), |v| format!(" score {v:.3}"));
+        let phase = if p.refit { "refit " } else { "" };
         self.bar.set_message(format!(
-            "train {:.4}{val} best@{}",
-            p.train_loss, p.best_epoch
+            "{phase}{:.0} upd/s train {:.4}{val}{score} best@{}",
+            p.updates_per_second, p.train_loss, p.best_update
         ));
     }
 

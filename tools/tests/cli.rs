@@ -466,14 +466,18 @@ fn compare_writes_table_csv_json_and_svg_and_refuses_bad_requests() {
         arg(&out),
     ]);
     assert!(
-        stdout.contains("amrc") && stdout.contains("linear") && stdout.contains("r2 (mean ± sd)"),
+        stdout.contains("amrc")
+            && stdout.contains("linear")
+            && stdout.contains("ar ")
+            && stdout.contains("r2 (mean ± sd)"),
         "{stdout}"
     );
     let csv = read(&out.join("compare.csv"));
-    // A line per scored run: three search runs (seed 0) and seed 1, per entry.
-    assert_eq!(csv.lines().count(), 1 + 2 * 4, "{csv}");
+    // A line per scored run: three search runs (seed 0) and seed 1, per entry (amrc, linear,
+    // and on a forecast ar).
+    assert_eq!(csv.lines().count(), 1 + 3 * 4, "{csv}");
     let rows = json(&read(&out.join("compare.json")));
-    assert_eq!(rows["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(rows["rows"].as_array().unwrap().len(), 3);
     assert!(read(&out.join("compare.svg")).starts_with("<svg"));
 
     let err = fails(&["compare", "--task", "mqr", "--out", arg(&out)], 2);
@@ -537,4 +541,66 @@ fn bench_reports_speeds_and_flat_memory() {
     }
     fails(&["bench", "amrc", "--batch", "0"], 2);
     fails(&["bench", "nosuch"], 2);
+}
+
+#[test]
+fn training_reports_updates_and_scoring_says_warm_or_cold() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write_series(dir.path(), 300);
+    let config = "(model: \"amrc\", params: (hidden: 4), data: Csv(path: \"series.csv\", inputs: [\"x\"], targets: [\"y\"]), train: (max_updates: 60))";
+    let (model, out) = train_with(dir.path(), "run", config, &["--json"]);
+    let v = json(&out);
+    assert_eq!(v["updates"].as_u64(), Some(60));
+    assert!(v["best_update"].as_u64().unwrap() <= 60);
+    assert_eq!(
+        v["history"].as_array().unwrap().len(),
+        3,
+        "validated every 25 and at the end"
+    );
+    assert_eq!(v["validation_scoring"].as_str(), Some("warm"));
+
+    // A trained model thrown away is refused before training, with the flag to add.
+    let cfg = write(dir.path(), "keep.ron", config);
+    let err = fails(&["train", "--config", arg(&cfg)], 2);
+    assert!(err.contains("add --out"), "{err}");
+
+    let cold = ok(&eval(&model, &csv, &[]));
+    assert!(cold.contains("cold"), "{cold}");
+    let warm = ok(&eval(&model, &csv, &["--warm"]));
+    assert!(warm.contains("warm: from the memory saved"), "{warm}");
+    let history = ok(&eval(&model, &csv, &["--history", arg(&csv)]));
+    assert!(history.contains("after the history"), "{history}");
+    assert_ne!(
+        cold.lines().next(),
+        history.lines().next(),
+        "the memory changes the score"
+    );
+
+    let o = mnnn(&predict(&model, &csv, "x", &["--targets", "y"]));
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("r2=") && stderr.contains("n=300"),
+        "{stderr}"
+    );
+    assert!(stdout.starts_with("y\n"));
+}
+
+#[test]
+fn a_quoted_variant_and_a_fractional_count_get_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "q.ron",
+        "(model: \"linear\", train: (optimizer: \"Adam\"))",
+    );
+    let err = fails(&["train", "--config", arg(&cfg)], 2);
+    assert!(err.contains("without quotes: optimizer: Adam"), "{err}");
+    let cfg = write(
+        dir.path(),
+        "f.ron",
+        "(model: \"linear\", train: (epochs: 5.0))",
+    );
+    let err = fails(&["train", "--config", arg(&cfg)], 2);
+    assert!(err.contains("epochs is a whole number: write 5"), "{err}");
 }

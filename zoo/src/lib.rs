@@ -40,6 +40,8 @@ pub mod tasks;
 pub use mnnn_amn as amn;
 /// AMRC, the adaptive memory recurrent cell.
 pub use mnnn_amrc as amrc;
+/// The autoregressive baseline, fitted by least squares.
+pub use mnnn_ar as ar;
 /// Causal softmax attention: the growing-cache control and the sliding-window baseline.
 pub use mnnn_attention as attention;
 /// DTPN, the dual-track persistence network.

@@ -1,7 +1,7 @@
 //! The training engine and persistence through a real entry (AMRC).
 
 use mnnn_core::gradcheck::check_tensors;
-use mnnn_core::train::{Optimizer, StatePolicy};
+use mnnn_core::train::{Optimizer, Schedule, StatePolicy};
 use mnnn_core::{
     Dataset, DynModel, Error, FreezeSpec, InputKind, Inputs, IoSpec, OutputKind, Rng, Sequence,
     Targets, TrainConfig,
@@ -9,9 +9,14 @@ use mnnn_core::{
 use ndarray::Array2;
 use std::path::Path;
 
+/// `epochs` passes at a constant rate, validated after each pass, without early stopping.
 fn quick(epochs: usize) -> TrainConfig {
     TrainConfig {
         epochs,
+        max_updates: 0,
+        eval_every: 0,
+        warmup: 0,
+        schedule: Schedule::Constant,
         patience: 0,
         ..TrainConfig::default()
     }
@@ -145,7 +150,7 @@ fn predictions_come_back_in_the_data_units() {
     let data = data.cast::<f32>();
     let mut m =
         mnnn_zoo::create::<f32>("amrc", Some("(hidden: 16, beta: 0.7)"), &data.io, 0).unwrap();
-    let r = m.fit(&data, &quick(15), &mut |_| {}).unwrap();
+    let r = m.fit(&data, &quick(30), &mut |_| {}).unwrap();
     assert!(
         r.validation.as_ref().unwrap().r2.unwrap() > 0.6,
         "{:?}",
@@ -255,24 +260,42 @@ fn a_failed_fit_changes_nothing_and_a_second_fit_keeps_the_units() {
 }
 
 #[test]
-fn early_stopping_keeps_the_best_epoch() {
+fn early_stopping_counts_validations_and_keeps_the_best_update() {
     let data = mnnn_zoo::demo::echo_series(300, 4).cast::<f32>();
     let mut m = mnnn_zoo::create::<f32>("amrc", None, &data.io, 0).unwrap();
     let cfg = TrainConfig {
-        epochs: 200,
+        max_updates: 5000,
+        eval_every: 3,
         patience: 2,
         learning_rate: 0.05,
+        schedule: Schedule::Constant,
         ..TrainConfig::default()
     };
     let r = m.fit(&data, &cfg, &mut |_| {}).unwrap();
-    assert!(r.stopped_early && r.epochs_run < 200);
+    assert!(r.stopped_early && r.updates < 5000);
+    assert!(
+        r.history
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.update == 3 * (i + 1))
+    );
     let best = r
         .history
         .iter()
         .filter_map(|e| e.val_loss)
         .fold(f64::INFINITY, f64::min);
-    assert_eq!(r.history[r.best_epoch - 1].val_loss, Some(best));
-    assert_eq!(r.epochs_run, r.best_epoch + 2);
+    let at = r
+        .history
+        .iter()
+        .position(|e| e.val_loss == Some(best))
+        .unwrap();
+    assert_eq!(r.history[at].update, r.best_update);
+    assert_eq!(
+        r.history.len(),
+        at + 3,
+        "two validations without progress end it"
+    );
+    assert_eq!(r.updates, r.best_update + 2 * 3);
 }
 
 #[test]

@@ -86,11 +86,11 @@ fn the_minimal_config_is_complete() {
         cfg.params,
         (mnnn_zoo::find("amrc").unwrap().default_params)()
     );
-    let err = config::parse("(model: \"amrc\", train: (epochs: 0))", "t.ron")
+    let err = config::parse("(model: \"amrc\", train: (batch_size: 0))", "t.ron")
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("t.ron:1:25") && err.contains("'epochs' = 0"),
+        err.contains("t.ron:1:25") && err.contains("'batch_size' = 0"),
         "{err}"
     );
     let err = config::parse("(model: \"amrc\", trian: ())", "t.ron")

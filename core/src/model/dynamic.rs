@@ -80,6 +80,12 @@ pub trait DynModel<S: Scalar>: Send + Sync {
     /// Scores every sequence of `data` from a fresh state (the streaming state is untouched).
     fn evaluate(&self, data: &Dataset<S>) -> Result<Metrics>;
 
+    /// Scores every sequence of `data` starting from the streaming state (each from its own
+    /// copy; the streaming state is untouched): the score of a forecaster that has seen the
+    /// past the state holds. A state that has grown past the cell's fixed layout (attention's
+    /// cache) is refused.
+    fn evaluate_warm(&self, data: &Dataset<S>) -> Result<Metrics>;
+
     /// Trains on `data`; `progress` is called after every epoch. The best weights by
     /// validation loss are kept and the streaming state is reset. Normalisation statistics
     /// are fitted on the first training only (while they are still the identity) and kept
@@ -181,6 +187,20 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         }
         out
     }
+}
+
+/// Every sequence of `data`, whole and scored throughout.
+fn whole_tracks<S: Scalar>(data: &Dataset<S>) -> Vec<crate::train::plan::Track> {
+    data.sequences
+        .iter()
+        .enumerate()
+        .map(|(seq, s)| crate::train::plan::Track {
+            seq,
+            start: 0,
+            end: s.len(),
+            score_from: 0,
+        })
+        .collect()
 }
 
 impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
@@ -380,6 +400,21 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
             }
         }
         Ok(outs.into_iter().map(|o| self.finish_rows(o)).collect())
+    }
+
+    fn evaluate_warm(&self, data: &Dataset<S>) -> Result<Metrics> {
+        self.check_data(data)?;
+        let fixed = self.cell.state_layout().batched(1);
+        if self.state.layout() != &fixed {
+            return Err(Error::Data(
+                "warm scoring needs a state of the cell's fixed size; this one has grown with \
+                 the stream"
+                    .into(),
+            ));
+        }
+        Ok(self
+            .score_tracks_from(data, &whole_tracks(data), Some(&self.state))
+            .1)
     }
 
     fn evaluate(&self, data: &Dataset<S>) -> Result<Metrics> {

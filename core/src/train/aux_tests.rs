@@ -230,6 +230,11 @@ fn training_lowers_the_penalised_activity() {
     };
     let cfg = crate::TrainConfig {
         epochs: 30,
+        max_updates: 0,
+        eval_every: 0,
+        warmup: 0,
+        schedule: crate::Schedule::Constant,
+        patience: 10,
         validation: 0.0,
         ..crate::TrainConfig::default()
     };

@@ -1,26 +1,23 @@
 //! Truncated backpropagation through time over any cell, batched: the sequences of a batch go
 //! through the cell together, one window at a time.
 
-use super::config::TrainConfig;
 use super::loss;
-use super::optim::{OptimState, clip_global_norm};
-use super::plan::{self, Track};
-use super::report::{EpochRecord, FitReport, Gradients, Progress};
+use super::plan::Track;
+use super::report::Gradients;
 use crate::buf;
 use crate::cell::Cell;
 use crate::data::{Dataset, Inputs, OutputKind, Targets};
 use crate::metrics::{self, Metrics};
 use crate::model::{Model, X_MEAN, X_STD, Y_MEAN, Y_STD};
 use crate::ops::embed;
-use crate::{Error, Result, Rng, Scalar, Tensors};
+use crate::{Error, Result, Scalar, Tensors};
 use ndarray::{ArrayView3, ArrayViewMut3, Axis};
-use std::time::Instant;
 
 /// Buffers for one window of `T` steps over `B` tracks, allocated once per fit (or scoring
 /// pass) and reused by every window: they only grow, so after the first window none of them
 /// allocates again.
 #[derive(Default)]
-struct Window<S> {
+pub(super) struct Window<S> {
     steps: usize,
     b: usize,
     /// Whether the cell ran on the scored rows only (see [`Model::scored_rows_only`]).
@@ -58,10 +55,10 @@ struct Window<S> {
 
 /// Which window of which tracks: steps `off..` (relative to each track's start).
 #[derive(Clone, Copy)]
-struct At<'a, S> {
-    data: &'a Dataset<S>,
-    tracks: &'a [Track],
-    off: usize,
+pub(super) struct At<'a, S> {
+    pub(super) data: &'a Dataset<S>,
+    pub(super) tracks: &'a [Track],
+    pub(super) off: usize,
 }
 
 impl<S> At<'_, S> {
@@ -77,11 +74,42 @@ impl<S> At<'_, S> {
 
 /// What one window's loss came to.
 #[derive(Default, Clone, Copy)]
-struct WindowLoss {
-    sum: f64,
-    values: usize,
-    rows: usize,
-    correct: usize,
+pub(super) struct WindowLoss {
+    pub(super) sum: f64,
+    pub(super) values: usize,
+    pub(super) rows: usize,
+    pub(super) correct: usize,
+}
+
+/// Row `j` of a state batched over `b` sequences, tensor by tensor.
+pub(super) fn state_row<S: Scalar>(state: &Tensors<S>, b: usize, j: usize) -> Vec<S> {
+    let mut out = Vec::new();
+    for i in 0..state.layout().len() {
+        let t = state.slice(i);
+        let n = t.len() / b;
+        out.extend_from_slice(&t[j * n..(j + 1) * n]);
+    }
+    out
+}
+
+/// Writes `row` (as [`state_row`] reads it) into row `j`, or zeros when `row` is `None`.
+pub(super) fn set_state_row<S: Scalar>(
+    state: &mut Tensors<S>,
+    b: usize,
+    j: usize,
+    row: Option<&[S]>,
+) {
+    let mut at = 0;
+    for i in 0..state.layout().len() {
+        let t = state.slice_mut(i);
+        let n = t.len() / b;
+        let dst = &mut t[j * n..(j + 1) * n];
+        match row {
+            Some(r) => dst.copy_from_slice(&r[at..at + n]),
+            None => dst.fill(S::zero()),
+        }
+        at += n;
+    }
 }
 
 impl<S: Scalar, C: Cell<S>> Model<S, C> {
@@ -98,7 +126,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
     /// `state`, then the head and the loss over the counted rows only; when `tape` records the
     /// window, `w.dy` receives ∂(mean loss)/∂y of those rows. With `all_rows` the cell runs every row even when
     /// [`Model::scored_rows_only`] would allow less (to get every input's gradient).
-    fn forward_window(
+    pub(super) fn forward_window(
         &self,
         at: At<'_, S>,
         steps: usize,
@@ -221,7 +249,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
     /// Backward through head, cell and embedding for the window `forward_window` just ran.
     /// `dstate` carries ∂L/∂state after the window in and before it out; `w.dxs` receives
     /// ∂L/∂xs when `want_dx` (shaped as `w.xs`).
-    fn backward_window(
+    pub(super) fn backward_window(
         &self,
         at: At<'_, S>,
         w: &mut Window<S>,
@@ -305,14 +333,14 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
     }
 
     /// Whether the normaliser is still the identity (no statistics fitted yet).
-    fn normalizer_is_identity(&self) -> bool {
+    pub(super) fn normalizer_is_identity(&self) -> bool {
         let zero = |i: usize| self.norm.slice(i).iter().all(|v| *v == S::zero());
         let one = |i: usize| self.norm.slice(i).iter().all(|v| *v == S::one());
         zero(X_MEAN) && zero(Y_MEAN) && one(X_STD) && one(Y_STD)
     }
 
     /// Sets the normaliser from the training tracks (or to the identity).
-    fn fit_normalizer(&mut self, data: &Dataset<S>, train: &[Track], on: bool) {
+    pub(super) fn fit_normalizer(&mut self, data: &Dataset<S>, train: &[Track], on: bool) {
         let stats = |cols: usize, get: &dyn Fn(usize, usize, usize) -> f64| {
             // Two passes (mean, then squared deviations): one pass loses every digit when the
             // data sit far from zero.
@@ -373,6 +401,17 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
     /// alone: a cell's auxiliary loss ([`Cell::aux_loss`]) shapes training, and validation
     /// and early stopping judge the predictions.
     pub(crate) fn score_tracks(&self, data: &Dataset<S>, tracks: &[Track]) -> (f64, Metrics) {
+        self.score_tracks_from(data, tracks, None)
+    }
+
+    /// As [`Model::score_tracks`], each track starting from `from` (one sequence's state,
+    /// of the cell's fixed layout) instead of a fresh state when given.
+    pub(crate) fn score_tracks_from(
+        &self,
+        data: &Dataset<S>,
+        tracks: &[Track],
+        from: Option<&Tensors<S>>,
+    ) -> (f64, Metrics) {
         const GROUP: usize = 64;
         let mut total = WindowLoss::default();
         let (mut preds, mut targs) = (Vec::new(), Vec::new());
@@ -382,6 +421,12 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             let len = group.iter().map(|t| t.len()).max().unwrap_or(0);
             let chunk = crate::model::eval_window(b);
             let mut state = self.fresh_state(b);
+            if let Some(start) = from {
+                let row = state_row(start, 1, 0);
+                for j in 0..b {
+                    set_state_row(&mut state, b, j, Some(&row));
+                }
+            }
             let mut off = 0;
             while off < len {
                 let steps = chunk.min(len - off);
@@ -417,166 +462,6 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             OutputKind::Classes(_) => metrics::classification(total.sum, total.correct, total.rows),
         };
         (mean, m)
-    }
-
-    /// Trains on `data` (see [`TrainConfig`]); the best weights by validation loss are kept.
-    pub(crate) fn fit_impl(
-        &mut self,
-        data: &Dataset<S>,
-        cfg: &TrainConfig,
-        progress: &mut dyn FnMut(&Progress),
-    ) -> Result<FitReport> {
-        cfg.validate()?;
-        self.check_data(data)?;
-        let started = Instant::now();
-        let split = plan::split(data, cfg.validation);
-        if self.normalizer_is_identity() {
-            self.fit_normalizer(data, &split.train, cfg.normalize);
-        }
-        let base = plan::training_tracks(&split.train, cfg);
-        let mut shuffle_rng = Rng::derive(cfg.seed, "shuffle");
-        let mut opt = OptimState::new(cfg.optimizer, cfg.learning_rate, self.params.data().len());
-        let mut grads = Tensors::zeros_like(&self.params);
-        let mut history = Vec::new();
-        let mut best = (f64::INFINITY, self.params.clone(), 0usize);
-        let mut since_best = 0;
-        let mut tokens = 0usize;
-        let mut stopped_early = false;
-        let mut updates = 0usize;
-        let mut budget_spent = false;
-        // Seconds spent scoring the validation part, which is not training throughput.
-        let mut validating = 0.0;
-        // Buffers for every window of the run, made once.
-        let mut w = Window::default();
-        let mut tape = C::Tape::default();
-        let state_len = self.cell.state_layout().total();
-        let mut state = self.fresh_state(0);
-        let mut dstate = Tensors::zeros_like(&state);
-        for epoch in 1..=cfg.epochs {
-            let mut order = base.clone();
-            shuffle_rng.shuffle(&mut order);
-            let mut epoch_loss = WindowLoss::default();
-            for group in order.chunks(cfg.batch_size) {
-                if budget_spent {
-                    break;
-                }
-                let b = group.len();
-                let len = group.iter().map(|t| t.len()).max().unwrap_or(0);
-                let win = if cfg.window == 0 {
-                    len
-                } else {
-                    cfg.window.min(len)
-                };
-                if state.data().len() == state_len * b {
-                    // What `fresh_state` makes, in the buffers of the last group.
-                    state.fill(S::zero());
-                    self.cell.reset_state(&self.params, &mut state);
-                } else {
-                    state = self.fresh_state(b);
-                    dstate = Tensors::zeros_like(&state);
-                }
-                let mut off = 0;
-                while off < len && !budget_spent {
-                    let steps = win.min(len - off);
-                    let at = At {
-                        data,
-                        tracks: group,
-                        off,
-                    };
-                    let l =
-                        self.forward_window(at, steps, &mut state, &mut w, Some(&mut tape), false);
-                    tokens += steps * b;
-                    if l.rows > 0 {
-                        if !l.sum.is_finite() {
-                            return Err(Error::Diverged { epoch, loss: l.sum });
-                        }
-                        epoch_loss.sum += l.sum;
-                        epoch_loss.values += l.values;
-                        grads.fill(S::zero());
-                        dstate.fill(S::zero());
-                        self.backward_window(at, &mut w, &tape, &mut dstate, &mut grads, false);
-                        if off == 0 {
-                            // The window began at the reset state, itself a function of the
-                            // parameters; a later window began at a carried, detached state.
-                            self.cell
-                                .reset_state_backward(&self.params, &dstate, &mut grads);
-                        }
-                        if let Some(f) = &self.frozen {
-                            for (g, &fz) in grads.data_mut().iter_mut().zip(f) {
-                                if fz {
-                                    *g = S::zero();
-                                }
-                            }
-                        }
-                        clip_global_norm(grads.data_mut(), cfg.clip);
-                        opt.step(self.params.data_mut(), grads.data(), self.frozen.as_deref());
-                        updates += 1;
-                        budget_spent = (cfg.max_updates > 0 && updates >= cfg.max_updates)
-                            || (cfg.max_seconds > 0.0
-                                && started.elapsed().as_secs_f64() >= cfg.max_seconds);
-                    }
-                    off += steps;
-                }
-            }
-            let train_loss = epoch_loss.sum / epoch_loss.values.max(1) as f64;
-            if !train_loss.is_finite() || !self.params.all_finite() {
-                return Err(Error::Diverged {
-                    epoch,
-                    loss: train_loss,
-                });
-            }
-            let scoring = Instant::now();
-            let val_loss = (!split.validation.is_empty())
-                .then(|| self.score_tracks(data, &split.validation).0);
-            validating += scoring.elapsed().as_secs_f64();
-            let watched = val_loss.unwrap_or(train_loss);
-            if watched < best.0 {
-                best = (watched, self.params.clone(), epoch);
-                since_best = 0;
-            } else {
-                since_best += 1;
-            }
-            history.push(EpochRecord {
-                epoch,
-                train_loss,
-                val_loss,
-            });
-            progress(&Progress {
-                epoch,
-                epochs: cfg.epochs,
-                train_loss,
-                val_loss,
-                best_epoch: best.2,
-            });
-            if budget_spent {
-                break;
-            }
-            if cfg.patience > 0 && since_best >= cfg.patience {
-                stopped_early = epoch < cfg.epochs;
-                break;
-            }
-        }
-        self.params = best.1;
-        let state = self.fresh_state(1);
-        self.state = state;
-        let seconds = started.elapsed().as_secs_f64();
-        let train_tracks: Vec<Track> = split.train.clone();
-        let (_, train) = self.score_tracks(data, &train_tracks);
-        let validation =
-            (!split.validation.is_empty()).then(|| self.score_tracks(data, &split.validation).1);
-        Ok(FitReport {
-            updates,
-            best_loss: best.0,
-            budget_spent,
-            epochs_run: history.len(),
-            best_epoch: best.2,
-            stopped_early,
-            history,
-            train,
-            validation,
-            seconds,
-            tokens_per_second: tokens as f64 / (seconds - validating).max(1e-9),
-        })
     }
 
     /// The loss over all of `data` as one batch from `state0` (fresh when `None`), the

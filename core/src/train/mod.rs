@@ -1,7 +1,9 @@
 //! The training engine: truncated BPTT, optimizers, losses and the data plan.
 
+mod closed_form;
 pub mod config;
 mod engine;
+mod fit;
 pub mod loss;
 pub mod optim;
 pub mod plan;
@@ -10,5 +12,5 @@ pub mod report;
 #[cfg(test)]
 mod aux_tests;
 
-pub use config::{Optimizer, StatePolicy, TrainConfig};
-pub use report::{EpochRecord, FitReport, Gradients, Progress};
+pub use config::{Optimizer, Schedule, StatePolicy, TrainConfig};
+pub use report::{EvalRecord, FitReport, Gradients, Progress};

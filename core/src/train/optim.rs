@@ -16,7 +16,7 @@ pub struct OptimState<S> {
 impl<S: Scalar> OptimState<S> {
     /// Fresh state for `n` parameters.
     pub fn new(kind: Optimizer, lr: f64, n: usize) -> Self {
-        let v = if matches!(kind, Optimizer::Adam) {
+        let v = if matches!(kind, Optimizer::Adam | Optimizer::AdamW { .. }) {
             vec![S::zero(); n]
         } else {
             Vec::new()
@@ -28,6 +28,11 @@ impl<S: Scalar> OptimState<S> {
             v,
             t: 0,
         }
+    }
+
+    /// Sets the learning rate of the next updates (a schedule changes it between updates).
+    pub fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = S::from_f64(lr);
     }
 
     /// One update of `params` from `grads`; entries whose `frozen` flag is set are left exactly
@@ -51,6 +56,28 @@ impl<S: Scalar> OptimState<S> {
                 let step = lr * c2.sqrt() / c1;
                 let k = AdamConsts { b1, b2, eps, step };
                 for_each_trainable_run(n, frozen, |r| {
+                    adam_run(
+                        &mut params[r.clone()],
+                        &grads[r.clone()],
+                        &mut self.m[r.clone()],
+                        &mut self.v[r],
+                        k,
+                    )
+                });
+            }
+            Optimizer::AdamW { weight_decay } => {
+                let (b1, b2, eps) = (S::from_f64(0.9), S::from_f64(0.999), S::from_f64(1e-8));
+                let c1 = S::one() - b1.powi(self.t);
+                let c2 = S::one() - b2.powi(self.t);
+                let step = lr * c2.sqrt() / c1;
+                let k = AdamConsts { b1, b2, eps, step };
+                // Decoupled: the shrink scales with the learning rate (and its schedule) but
+                // not with Adam's per-entry step sizes.
+                let keep = S::one() - lr * S::from_f64(weight_decay);
+                for_each_trainable_run(n, frozen, |r| {
+                    for p in &mut params[r.clone()] {
+                        *p *= keep;
+                    }
                     adam_run(
                         &mut params[r.clone()],
                         &grads[r.clone()],
@@ -153,7 +180,11 @@ mod tests {
 
     #[test]
     fn adam_and_sgd_minimise_a_quadratic_and_respect_frozen_entries() {
-        for kind in [Optimizer::Adam, Optimizer::Sgd { momentum: 0.5 }] {
+        for kind in [
+            Optimizer::Adam,
+            Optimizer::AdamW { weight_decay: 0.01 },
+            Optimizer::Sgd { momentum: 0.5 },
+        ] {
             let mut p = vec![3.0f64, -2.0, 5.0];
             let frozen = vec![false, false, true];
             let mut o = OptimState::new(kind, 0.05, 3);
@@ -184,7 +215,10 @@ mod tests {
                 continue;
             }
             match kind {
-                Optimizer::Adam => {
+                Optimizer::Adam | Optimizer::AdamW { .. } => {
+                    if let Optimizer::AdamW { weight_decay } = kind {
+                        p[i] *= 1.0 - lr * weight_decay as f32;
+                    }
                     m[i] = b1 * m[i] + (1.0 - b1) * g[i];
                     v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
                     p[i] -= step * m[i] / (v[i].sqrt() + eps);
@@ -202,7 +236,11 @@ mod tests {
         let mut r = crate::Rng::new(4);
         let n = 103;
         let frozen: Vec<bool> = (0..n).map(|i| (20..37).contains(&i) || i == 90).collect();
-        for kind in [Optimizer::Adam, Optimizer::Sgd { momentum: 0.9 }] {
+        for kind in [
+            Optimizer::Adam,
+            Optimizer::AdamW { weight_decay: 0.1 },
+            Optimizer::Sgd { momentum: 0.9 },
+        ] {
             for mask in [None, Some(frozen.as_slice())] {
                 let mut p: Vec<f32> = (0..n).map(|_| r.normal() as f32).collect();
                 let mut q = p.clone();
@@ -218,6 +256,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn adamw_shrinks_a_parameter_without_gradient_and_adam_does_not() {
+        let decay = |kind| {
+            let mut p = vec![2.0f64];
+            let mut o = OptimState::new(kind, 0.1, 1);
+            for _ in 0..10 {
+                o.step(&mut p, &[0.0], None);
+            }
+            p[0]
+        };
+        assert_eq!(decay(Optimizer::Adam), 2.0);
+        let w = decay(Optimizer::AdamW { weight_decay: 0.5 });
+        assert!((w - 2.0 * 0.95f64.powi(10)).abs() < 1e-12, "{w}");
     }
 
     #[test]

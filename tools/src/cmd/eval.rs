@@ -7,9 +7,50 @@ use mnnn_core::csvdata::CsvRows;
 use mnnn_core::metrics::RegressionStream;
 use mnnn_core::{DynModel, Inputs, OutputKind};
 use ndarray::Array2;
+use serde::Serialize;
 use std::path::Path;
 
-/// Scores a model file on a CSV file, streaming it: each sequence runs from a fresh memory,
+/// Where scoring starts.
+#[derive(Clone, Copy, Debug)]
+pub enum Start<'a> {
+    /// Every sequence from a fresh state.
+    Cold,
+    /// From the memory saved in the model file.
+    Warm,
+    /// From the saved memory after running the inputs of this CSV file.
+    History(&'a Path),
+}
+
+impl<'a> Start<'a> {
+    /// The start the `--warm` and `--history` flags ask for.
+    pub fn from_flags(warm: bool, history: Option<&'a Path>) -> Self {
+        match (warm, history) {
+            (_, Some(h)) => Start::History(h),
+            (true, None) => Start::Warm,
+            (false, None) => Start::Cold,
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Start::Cold => "cold: each sequence from a fresh state".into(),
+            Start::Warm => "warm: from the memory saved in the model file".into(),
+            Start::History(p) => format!(
+                "warm: from the saved memory after the history in {}",
+                p.display()
+            ),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Scored<'a> {
+    scoring: &'static str,
+    #[serde(flatten)]
+    metrics: &'a mnnn_core::Metrics,
+}
+
+/// Scores a model file on a CSV file, streaming it: each sequence runs from the start `start` names,
 /// in chunks of rows with the memory carried between them, so memory does not grow with the
 /// file's length.
 pub fn run(
@@ -18,6 +59,7 @@ pub fn run(
     inputs: &[String],
     targets: &[String],
     sequence: Option<&str>,
+    start: Start<'_>,
     json: bool,
 ) -> CmdResult {
     let mut m = mnnn_zoo::load::<f32>(model)?;
@@ -36,6 +78,11 @@ pub fn run(
         )));
     }
     let cols: Vec<String> = inputs.iter().chain(targets).cloned().collect();
+    if let Start::History(h) = start {
+        run_history(m.as_mut(), h, inputs)?;
+    }
+    // Each sequence starts from this memory when warm (a copy: the sequences do not chain).
+    let warm = (!matches!(start, Start::Cold)).then(|| m.state().clone());
     let mut rows = CsvRows::<f32>::open(data, &cols, sequence)?;
     let ni = inputs.len();
     let mut chunk = Array2::<f32>::zeros((CHUNK, cols.len()));
@@ -50,7 +97,10 @@ pub fn run(
             n = 0;
         }
         if info.new_sequence {
-            m.reset_state();
+            match &warm {
+                None => m.reset_state(),
+                Some(s) => m.set_state(s)?,
+            }
         }
         if n == 0 {
             lines.0 = info.line;
@@ -67,12 +117,21 @@ pub fn run(
         .map_err(|e| at_lines(data, lines.0, lines.1, e))?;
     let metrics = score.finish();
     if json {
+        let s = Scored {
+            scoring: if matches!(start, Start::Cold) {
+                "cold"
+            } else {
+                "warm"
+            },
+            metrics: &metrics,
+        };
         println!(
             "{}",
-            serde_json::to_string_pretty(&metrics).expect("metrics serialise")
+            serde_json::to_string_pretty(&s).expect("metrics serialise")
         );
     } else {
         print_metrics("eval", &metrics);
+        println!("            ({})", start.describe());
     }
     Ok(())
 }
@@ -98,6 +157,35 @@ fn flush(
         p.extend(y.iter().map(|v| *v as f64));
         t.extend(row.iter().skip(ni).map(|v| *v as f64));
         score.push(&p, &t);
+    }
+    Ok(())
+}
+
+/// Runs the inputs of a history file through the model, in chunks, for its memory only.
+fn run_history(m: &mut dyn DynModel<f32>, history: &Path, inputs: &[String]) -> CmdResult {
+    let mut rows = CsvRows::<f32>::open(history, inputs, None)?;
+    let mut chunk = Array2::<f32>::zeros((CHUNK, inputs.len()));
+    let mut row = vec![0.0f32; inputs.len()];
+    let (mut n, mut lines) = (0, (0, 0));
+    loop {
+        let next = rows.next_into(&mut row)?;
+        if n == CHUNK || (next.is_none() && n > 0) {
+            let x = chunk.slice(ndarray::s![..n, ..]).to_owned();
+            m.predict(&Inputs::Real(x))
+                .map_err(|e| at_lines(history, lines.0, lines.1, e))?;
+            n = 0;
+        }
+        let Some(info) = next else { break };
+        if n == 0 {
+            lines.0 = info.line;
+        }
+        lines.1 = info.line;
+        chunk
+            .row_mut(n)
+            .as_slice_mut()
+            .expect("row-major")
+            .copy_from_slice(&row);
+        n += 1;
     }
     Ok(())
 }

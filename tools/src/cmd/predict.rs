@@ -3,7 +3,8 @@
 use super::CmdResult;
 use crate::Failure;
 use mnnn_core::csvdata::CsvRows;
-use mnnn_core::{Error, Inputs};
+use mnnn_core::metrics::RegressionStream;
+use mnnn_core::{Error, Inputs, OutputKind};
 use ndarray::Array2;
 use std::io::Write;
 use std::path::Path;
@@ -13,15 +14,35 @@ use std::path::Path;
 /// of one pass over the whole file.
 pub const CHUNK: usize = 4096;
 
-/// Streams a CSV file through a model from its saved memory, printing predictions as CSV.
-pub fn run(model: &Path, data: &Path, inputs: &[String], state_out: Option<&Path>) -> CmdResult {
+/// Streams a CSV file through a model from its saved memory, printing predictions as CSV;
+/// with `targets`, their scores go to stderr.
+pub fn run(
+    model: &Path,
+    data: &Path,
+    inputs: &[String],
+    state_out: Option<&Path>,
+    targets: &[String],
+) -> CmdResult {
     if let Some(out) = state_out {
         super::refuse_overwrite("--state-out", out, &[model, data])?;
     }
     let mut m = mnnn_zoo::load::<f32>(model)?;
     super::check_columns("inputs", &m.meta().io.input_names, inputs)?;
-    let mut rows = CsvRows::<f32>::open(data, inputs, None)?;
-    let w = rows.width();
+    let mut score = None;
+    if !targets.is_empty() {
+        super::check_columns("targets", &m.meta().io.target_names, targets)?;
+        let OutputKind::Regression(o) = m.meta().io.output else {
+            return Err(Failure::usage(
+                "predict --targets scores regression outputs; for classes use eval --warm",
+            ));
+        };
+        score = Some(RegressionStream::new(o));
+    }
+    // The target columns are read with the inputs (so a missing one fails before anything
+    // is printed) and kept beside them in the chunk, to the right of the inputs.
+    let cols: Vec<String> = inputs.iter().chain(targets).cloned().collect();
+    let mut rows = CsvRows::<f32>::open(data, &cols, None)?;
+    let (w, ni) = (rows.width(), inputs.len());
     let mut chunk = Array2::<f32>::zeros((CHUNK, w));
     let mut lines = Vec::with_capacity(CHUNK);
     let stdout = std::io::stdout();
@@ -40,7 +61,7 @@ pub fn run(model: &Path, data: &Path, inputs: &[String], state_out: Option<&Path
         let Some((&first, &last)) = lines.first().zip(lines.last()) else {
             break;
         };
-        let x = chunk.slice(ndarray::s![..lines.len(), ..]).to_owned();
+        let x = chunk.slice(ndarray::s![..lines.len(), ..ni]).to_owned();
         let ys = m
             .predict(&Inputs::Real(x))
             .map_err(|e| at_lines(data, first, last, e))?;
@@ -64,8 +85,28 @@ pub fn run(model: &Path, data: &Path, inputs: &[String], state_out: Option<&Path
             let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
             writeln!(out, "{}", cells.join(",")).map_err(io_err)?;
         }
+        if let Some(score) = &mut score {
+            let (mut p, mut t) = (Vec::new(), Vec::new());
+            for (y, row) in ys.rows().into_iter().zip(chunk.rows()) {
+                p.clear();
+                t.clear();
+                p.extend(y.iter().map(|v| f64::from(*v)));
+                t.extend(row.iter().skip(ni).map(|v| f64::from(*v)));
+                score.push(&p, &t);
+            }
+        }
     }
     out.flush().map_err(io_err)?;
+    if let Some(score) = score {
+        let m = score.finish();
+        eprintln!(
+            "predict     n={}  r2={}  rmse={}  mae={}  (warm: streamed from the saved memory)",
+            m.count,
+            super::fmt_opt(m.r2),
+            super::fmt_opt(m.rmse),
+            super::fmt_opt(m.mae)
+        );
+    }
     if let Some(p) = state_out {
         m.save(p)?;
     }

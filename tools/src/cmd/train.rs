@@ -2,10 +2,11 @@
 
 use super::{CmdResult, print_metrics};
 use crate::Failure;
-use crate::progress::EpochBar;
+use crate::progress::UpdateBar;
 use mnnn_core::config::{self, DataSpec, RunConfig};
 use mnnn_core::csvdata::load_csv;
 use mnnn_core::metrics::{self, Metrics};
+use mnnn_core::train::EvalRecord;
 use mnnn_core::train::plan;
 use mnnn_core::{Dataset, FitReport, OutputKind, TrainConfig};
 use mnnn_zoo::baseline::LinearRegression;
@@ -16,12 +17,18 @@ use std::path::Path;
 struct Summary<'a> {
     model: &'a str,
     params: &'a str,
+    updates: usize,
+    best_update: usize,
+    refit_updates: Option<usize>,
+    stopped_early: bool,
     epochs_run: usize,
-    best_epoch: usize,
     seconds: f64,
     tokens_per_second: f64,
     train: &'a Metrics,
     validation: Option<&'a Metrics>,
+    /// How the validation part was scored: "warm" or "cold".
+    validation_scoring: Option<&'static str>,
+    history: &'a [EvalRecord],
     linear_baseline_validation: Option<Metrics>,
 }
 
@@ -102,23 +109,41 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>, json: bool) -> CmdRes
             data.steps()
         );
     }
-    let bar = EpochBar::new(cfg.train.epochs);
+    if config_path.is_some() && out.is_none() {
+        // Checked before training, so minutes of training are not thrown away.
+        return Err(Failure::usage(
+            "train: without --out the trained model would be thrown away; add --out model.safetensors",
+        ));
+    }
+    let bar = UpdateBar::new(cfg.train.max_updates);
     let report: FitReport = model.fit(&data, &cfg.train, &mut |p| bar.update(p))?;
     bar.finish();
     let baseline = linear_baseline(&data64, cfg.train.validation);
     if let Some(path) = out {
         model.save(path)?;
     }
+    // A single stream is cut in time and its validation part scored after the memory ran
+    // through the training part; separate sequences are each scored from a fresh state.
+    let scoring = if data.sequences.len() == 1 {
+        "warm"
+    } else {
+        "cold"
+    };
     if json {
         let s = Summary {
             model: &cfg.model,
             params: &cfg.params,
+            updates: report.updates,
+            best_update: report.best_update,
+            refit_updates: report.refit_updates,
+            stopped_early: report.stopped_early,
             epochs_run: report.epochs_run,
-            best_epoch: report.best_epoch,
             seconds: report.seconds,
             tokens_per_second: report.tokens_per_second,
             train: &report.train,
             validation: report.validation.as_ref(),
+            validation_scoring: report.validation.as_ref().map(|_| scoring),
+            history: &report.history,
             linear_baseline_validation: baseline,
         };
         println!(
@@ -127,13 +152,38 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>, json: bool) -> CmdRes
         );
         return Ok(());
     }
+    let stop = if report.stopped_early {
+        ", stopped early"
+    } else if report.budget_spent {
+        ", budget spent"
+    } else {
+        ""
+    };
     println!(
-        "{} trained {} epochs (best {}) in {:.2}s, {:.0} tokens/s",
-        cfg.model, report.epochs_run, report.best_epoch, report.seconds, report.tokens_per_second
+        "{} trained {} updates in {} passes (best at update {}{stop}) in {:.2}s, {:.0} tokens/s",
+        cfg.model,
+        report.updates,
+        report.epochs_run,
+        report.best_update,
+        report.seconds,
+        report.tokens_per_second
     );
+    if let Some(n) = report.refit_updates {
+        println!(
+            "            then refit on training + validation data for {n} updates (validation is no longer held out)"
+        );
+    }
     print_metrics("train", &report.train);
     if let Some(v) = &report.validation {
         print_metrics("validation", v);
+        println!(
+            "            ({scoring}: {})",
+            if scoring == "warm" {
+                "memory run through the training part first"
+            } else {
+                "each sequence from a fresh state"
+            }
+        );
     }
     if let Some(b) = &baseline {
         print_metrics("linear", b);

@@ -35,7 +35,7 @@ pub enum Budget {
 pub struct CompareConfig {
     /// Entry names or preset names (a file stem of `zoo/presets`, e.g. `mnemosyne-nogate`,
     /// which compares that configuration under its own name); the memoryless `linear`
-    /// baseline is always added.
+    /// baseline is always added, and on forecasting tasks the autoregressive `ar`.
     pub entries: Vec<String>,
     /// The task.
     pub task: Task,
@@ -355,7 +355,7 @@ mod tests {
     }
 
     #[test]
-    fn a_small_comparison_has_a_row_per_entry_plus_the_baseline() {
+    fn a_small_comparison_has_a_row_per_entry_plus_the_baselines() {
         let t = Task::named("sines", false).unwrap();
         let mut c = CompareConfig::new(vec!["amrc".into()], t);
         c.seeds = 2;
@@ -375,7 +375,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             r.rows.iter().map(|r| r.entry.as_str()).collect::<Vec<_>>(),
-            ["amrc", "linear"]
+            ["amrc", "linear", "ar"]
         );
         // Two runs per row, each heard starting and finishing, and one timing run per row.
         assert_eq!((plans, started, records.len()), (1, 4, 6));

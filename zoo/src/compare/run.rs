@@ -33,6 +33,10 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
     if !names.iter().any(|n| n.label == "linear") {
         names.push(Contender::resolve("linear")?);
     }
+    // On a forecast, the classical floor: autoregression on the recent past.
+    if cfg.task.is_forecasting() && !names.iter().any(|n| n.label == "ar") {
+        names.push(Contender::resolve("ar")?);
+    }
     let sweep = cfg.task.sweep();
     // Generation is deterministic in the seed, so every contender trains on one shared copy.
     // Seed 0's data serves the search and the timing run; the other seeds' data is read only

@@ -253,6 +253,15 @@ impl Task {
         }
     }
 
+    /// Whether the task forecasts a series (the next value from the past), where an
+    /// autoregression is the baseline to beat.
+    pub fn is_forecasting(&self) -> bool {
+        matches!(
+            self,
+            Task::Sines { .. } | Task::MackeyGlass { .. } | Task::Csv { .. }
+        )
+    }
+
     /// Whether this is MQAR at [`MQAR_BASIC`]'s vocabulary, length and pairs. The query count
     /// is not compared: the name has never depended on it.
     fn is_mqar_basic(&self) -> bool {
