@@ -50,9 +50,23 @@ enum Command {
     /// Train a model from a RON config (without --config: AMRC on a built-in series whose
     /// target depends on earlier inputs, against a memoryless linear regression).
     Train {
-        /// The run config: `(model: "amrc", params: (...), data: Csv(...), train: (...))`.
+        /// The run config: `(model: "amrc", params: (...), data: Csv(...), train: (...))`, a
+        /// preset file (`zoo/presets/*.ron`) or a config naming a preset.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// A CSV file to train on instead of the config's `data:` (so a preset file, which
+        /// names no data, trains as it is); with `--inputs` and `--targets`.
+        #[arg(long, requires_all = ["config", "inputs", "targets"])]
+        data: Option<PathBuf>,
+        /// Input columns of `--data`.
+        #[arg(long, value_delimiter = ',', requires = "data")]
+        inputs: Vec<String>,
+        /// Target columns of `--data`.
+        #[arg(long, value_delimiter = ',', requires = "data")]
+        targets: Vec<String>,
+        /// A column of `--data` whose changes of value start a new sequence.
+        #[arg(long, requires = "data")]
+        sequence: Option<String>,
         /// Where to write the trained model (safetensors).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -309,8 +323,22 @@ fn main() -> ExitCode {
             inputs,
             outputs,
         } => cmd::info::run(&name, inputs, outputs),
-        Command::Train { config, out, json } => {
-            cmd::train::run(config.as_deref(), out.as_deref(), json)
+        Command::Train {
+            config,
+            data,
+            inputs,
+            targets,
+            sequence,
+            out,
+            json,
+        } => {
+            let data = data.map(|path| mnnn_core::config::DataSpec::Csv {
+                path,
+                inputs,
+                targets,
+                sequence,
+            });
+            cmd::train::run(config.as_deref(), data, out.as_deref(), json)
         }
         Command::Import {
             from: Source::Reference,

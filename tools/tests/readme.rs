@@ -31,7 +31,8 @@ fn tool_commands() -> Vec<String> {
         .collect()
 }
 
-/// The files the commands name: a series, its two halves, a run config, a reference file.
+/// The files the commands name: a series, its two halves, a run config, a preset file, a
+/// reference file.
 fn fixtures(dir: &Path) {
     let mut series = String::from("t,x,y\n");
     let (mut state, mut acc) = (12345u64, 0.0f64);
@@ -66,6 +67,12 @@ fn fixtures(dir: &Path) {
         b.extend(v.to_le_bytes());
     }
     std::fs::write(dir.join("net.bin"), b).unwrap();
+    // A preset file as zoo/presets holds them: an entry and its params, no data.
+    std::fs::write(
+        dir.join("preset.ron"),
+        "(model: \"amrc\", params: (hidden: 4), train: (epochs: 2))",
+    )
+    .unwrap();
 }
 
 #[test]
@@ -100,6 +107,8 @@ fn every_command_in_the_readme_tool_section_runs_as_shown() {
         .unwrap()
         .0
         .lines()
+        // A subcommand's line is indented by two; a wrapped description, further.
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
         .filter_map(|l| l.split_whitespace().next())
         .filter(|c| *c != "help" && is_command(c));
     for c in subcommands {

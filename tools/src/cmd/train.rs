@@ -67,12 +67,21 @@ fn linear_baseline(data: &Dataset<f64>, validation: f64) -> Option<Metrics> {
     Some(metrics::regression(&p, &y, data.io.cell_output()))
 }
 
-/// Trains from a config file, or the built-in default.
-pub fn run(config_path: Option<&Path>, out: Option<&Path>, json: bool) -> CmdResult {
+/// Trains from a config file, or the built-in default; `data` (from `--data`) replaces the
+/// config's own.
+pub fn run(
+    config_path: Option<&Path>,
+    data: Option<DataSpec>,
+    out: Option<&Path>,
+    json: bool,
+) -> CmdResult {
     let (cfg, data64) = match config_path {
         None => default_run(),
         Some(p) => {
-            let cfg = config::load(p)?;
+            let mut cfg = config::load(p)?;
+            if data.is_some() {
+                cfg.data = data;
+            }
             let data = match &cfg.data {
                 Some(DataSpec::Csv {
                     path,
@@ -89,7 +98,7 @@ pub fn run(config_path: Option<&Path>, out: Option<&Path>, json: bool) -> CmdRes
                 }
                 None => {
                     return Err(Failure::usage(format!(
-                        "{}: the config names no data; add data: Csv(path: \"...\", inputs: [...], targets: [...])",
+                        "{}: the config names no data; add data: Csv(path: \"...\", inputs: [...], targets: [...]), or give --data FILE --inputs ... --targets ...",
                         p.display()
                     )));
                 }
