@@ -246,7 +246,8 @@ fn sizes_beyond_the_memory_budget_are_refused_before_allocating() {
         "wide.ron",
         "(model: \"amrc\", params: (hidden: 16777216), data: Csv(path: \"s.csv\", inputs: [\"x\"], targets: [\"y\"]))",
     );
-    let err = fails(&["train", "--config", arg(&cfg)], 2);
+    let model = d.join("wide.safetensors");
+    let err = fails(&["train", "--config", arg(&cfg), "--out", arg(&model)], 2);
     assert!(
         err.contains("training windows") && err.contains("memory budget"),
         "{err}"

@@ -365,8 +365,9 @@ mod tests {
         let r = compare(&c, &mut |e| match e {
             Event::Plan { work, .. } => {
                 plans += 1;
-                // Both rows have two runs to do; the larger model is estimated to cost more.
-                assert_eq!(work.iter().map(|w| w.1).collect::<Vec<_>>(), [2, 2]);
+                // Every row (amrc, linear, and on a forecast ar) has two runs to do; the
+                // larger model is estimated to cost more.
+                assert_eq!(work.iter().map(|w| w.1).collect::<Vec<_>>(), [2, 2, 2]);
                 assert!(work[0].2 > work[1].2, "{work:?}");
             }
             Event::Started { .. } => started += 1,
@@ -378,7 +379,7 @@ mod tests {
             ["amrc", "linear", "ar"]
         );
         // Two runs per row, each heard starting and finishing, and one timing run per row.
-        assert_eq!((plans, started, records.len()), (1, 4, 6));
+        assert_eq!((plans, started, records.len()), (1, 6, 9));
         for row in &r.rows {
             assert_eq!(row.points.len(), 1);
             assert_eq!(row.points[0].values.len(), 2);
