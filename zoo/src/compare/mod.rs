@@ -401,7 +401,7 @@ mod tests {
             .unwrap();
             assert_eq!(
                 again,
-                4 - records[..keep]
+                6 - records[..keep]
                     .iter()
                     .filter(|r| r.kind != RunKind::Solo)
                     .count()
