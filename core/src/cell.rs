@@ -2,7 +2,7 @@
 //! dynamics and a state size fixed by its configuration.
 
 use crate::{Layout, Rng, Scalar, Tensors};
-use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
+use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis, s};
 
 /// Widths of the rows a cell reads and writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -174,6 +174,21 @@ pub trait Cell<S: Scalar>: Clone + Send + Sync + 'static {
     /// of the first `coef.nrows() − 1` features (`coef`'s last row is the intercept); the
     /// features after those get zero weight.
     fn set_coefficients(&self, _coef: ArrayView2<f64>, _params: &mut Tensors<S>) {}
+}
+
+/// [`Cell::set_coefficients`] for a cell whose parameters are an affine map of its features:
+/// weights (tensor `w`, `features × output`) and bias (tensor `b`, `output`). The first
+/// `coef.nrows() − 1` rows of the weights take the coefficients, the rest zero, and the bias
+/// takes the intercept row.
+pub fn set_affine<S: Scalar>(coef: ArrayView2<f64>, params: &mut Tensors<S>, w: usize, b: usize) {
+    let used = coef.nrows() - 1;
+    let mut wm = params.mat_mut(w);
+    wm.fill(S::zero());
+    wm.slice_mut(s![..used, ..])
+        .zip_mut_with(&coef.slice(s![..used, ..]), |w, &c| *w = S::from_f64(c));
+    params
+        .vec_mut(b)
+        .zip_mut_with(&coef.row(used), |b, &c| *b = S::from_f64(c));
 }
 
 /// What a linear model ([`Cell::linear_features`]) offers its closed-form fit.

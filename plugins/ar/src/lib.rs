@@ -19,7 +19,8 @@
 use mnnn_core::cell::{Cell, Diagnostic, Dims, LinearFeatures, mean_abs};
 use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
 use mnnn_core::{Error, Layout, Result, Rng, Scalar, Tensors, init};
-use ndarray::{Array2, ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis, s};
+use ndarray::linalg::general_mat_vec_mul;
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis, s};
 use serde::{Deserialize, Serialize};
 
 /// The registry entry.
@@ -65,10 +66,12 @@ impl ArCell {
 }
 
 /// Shifts the register `reg` (newest first) by one input and puts `x` in front.
-fn push<S: Scalar>(reg: &mut [S], x: &[S]) {
+fn push<S: Scalar>(reg: &mut [S], x: ArrayView1<S>) {
     let i = x.len();
     reg.copy_within(..reg.len() - i, i);
-    reg[..i].copy_from_slice(x);
+    for (r, &v) in reg[..i].iter_mut().zip(&x) {
+        *r = v;
+    }
 }
 
 impl<S: Scalar> Cell<S> for ArCell {
@@ -106,12 +109,16 @@ impl<S: Scalar> Cell<S> for ArCell {
         let regs = state.slice_mut(0);
         for (j, xr) in x.rows().into_iter().enumerate() {
             let reg = &mut regs[j * w..(j + 1) * w];
-            push(reg, &xr.to_vec());
-            let r = ArrayView2::from_shape((1, w), &*reg).expect("sizes");
-            let out = r.dot(&p.mat(W));
-            for (c, v) in y.row_mut(j).iter_mut().enumerate() {
-                *v = out[[0, c]] + p.vec(B)[c];
-            }
+            push(reg, xr);
+            let mut yj = y.row_mut(j);
+            yj.assign(&p.vec(B));
+            general_mat_vec_mul(
+                S::one(),
+                &p.mat(W).t(),
+                &ArrayView1::from(&*reg),
+                S::one(),
+                &mut yj,
+            );
         }
     }
 
@@ -131,9 +138,8 @@ impl<S: Scalar> Cell<S> for ArCell {
         for k in 0..t {
             for j in 0..b {
                 let reg = &mut st[j * w..(j + 1) * w];
-                push(reg, &xs.slice(s![k, j, ..]).to_vec());
-                regs.row_mut(k * b + j)
-                    .assign(&ArrayView2::from_shape((1, w), &*reg).expect("sizes").row(0));
+                push(reg, xs.slice(s![k, j, ..]));
+                regs.row_mut(k * b + j).assign(&ArrayView1::from(&*reg));
             }
         }
         let mut out = regs.dot(&p.mat(W));
@@ -208,17 +214,7 @@ impl<S: Scalar> Cell<S> for ArCell {
     }
 
     fn set_coefficients(&self, coef: ArrayView2<f64>, params: &mut Tensors<S>) {
-        let used = coef.nrows() - 1;
-        let mut w = params.mat_mut(W);
-        w.fill(S::zero());
-        for r in 0..used {
-            for c in 0..self.dims.output {
-                w[[r, c]] = S::from_f64(coef[[r, c]]);
-            }
-        }
-        for c in 0..self.dims.output {
-            params.vec_mut(B)[c] = S::from_f64(coef[[used, c]]);
-        }
+        mnnn_core::cell::set_affine(coef, params, W, B);
     }
 }
 

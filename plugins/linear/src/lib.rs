@@ -166,17 +166,7 @@ impl<S: Scalar> Cell<S> for LinearCell {
     }
 
     fn set_coefficients(&self, coef: ArrayView2<f64>, params: &mut Tensors<S>) {
-        let used = coef.nrows() - 1;
-        let mut w = params.mat_mut(W);
-        w.fill(S::zero());
-        for r in 0..used {
-            for c in 0..self.dims.output {
-                w[[r, c]] = S::from_f64(coef[[r, c]]);
-            }
-        }
-        for c in 0..self.dims.output {
-            params.vec_mut(B)[c] = S::from_f64(coef[[used, c]]);
-        }
+        mnnn_core::cell::set_affine(coef, params, W, B);
     }
 }
 
