@@ -419,18 +419,7 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
 
     fn evaluate(&self, data: &Dataset<S>) -> Result<Metrics> {
         self.check_data(data)?;
-        let tracks: Vec<_> = data
-            .sequences
-            .iter()
-            .enumerate()
-            .map(|(seq, s)| crate::train::plan::Track {
-                seq,
-                start: 0,
-                end: s.len(),
-                score_from: 0,
-            })
-            .collect();
-        Ok(self.score_tracks(data, &tracks).1)
+        Ok(self.score_tracks(data, &whole_tracks(data)).1)
     }
 
     fn fit(

@@ -16,6 +16,14 @@ fn next_step(series: &Array2<f64>, train_len: usize, names: Vec<String>) -> Task
     let mut io = IoSpec::regression(w, w);
     io.input_names = names.clone();
     io.target_names = names.iter().map(|n| format!("next_{n}")).collect();
+    scored_after(io, x, y, train_len)
+}
+
+/// One sequence `x → y` split in time: training on the first `train_len` steps, testing on
+/// the whole sequence with only the steps after `train_len` scored, so the memory is warm
+/// when scoring starts.
+fn scored_after(io: IoSpec, x: Array2<f64>, y: Array2<f64>, train_len: usize) -> TaskData {
+    let t = x.nrows();
     let train = Dataset {
         io: io.clone(),
         sequences: vec![Sequence {
@@ -131,28 +139,13 @@ pub fn csv_columns(path: &Path, inputs: &[String], targets: &[String]) -> Result
         )));
     }
     let train_len = (rows as f64 * 0.8) as usize;
-    let (Inputs::Real(x), Targets::Real(y)) = (&whole.inputs, &whole.targets) else {
+    let (Inputs::Real(x), Targets::Real(y)) = (whole.inputs, whole.targets) else {
         return Err(mnnn_core::Error::Data(format!(
             "{}: expected numeric columns",
             path.display()
         )));
     };
-    let train = Dataset {
-        io: io.clone(),
-        sequences: vec![Sequence {
-            inputs: Inputs::Real(x.slice(s![..train_len, ..]).to_owned()),
-            targets: Targets::Real(y.slice(s![..train_len, ..]).to_owned()),
-            mask: None,
-        }],
-    };
-    let test = Dataset {
-        io,
-        sequences: vec![Sequence {
-            mask: Some((0..rows).map(|i| i >= train_len).collect()),
-            ..whole
-        }],
-    };
-    Ok(TaskData::one_test(train, test, Metric::R2))
+    Ok(scored_after(io, x, y, train_len))
 }
 
 #[cfg(test)]
