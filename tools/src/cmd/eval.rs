@@ -1,12 +1,11 @@
 //! `mnnn eval`.
 
-use super::predict::{CHUNK, at_lines};
+use super::chunks::{Chunks, add_scores};
 use super::{CmdResult, print_metrics};
 use crate::Failure;
-use mnnn_core::csvdata::CsvRows;
 use mnnn_core::metrics::RegressionStream;
 use mnnn_core::{DynModel, Inputs, OutputKind};
-use ndarray::Array2;
+use ndarray::s;
 use serde::Serialize;
 use std::path::Path;
 
@@ -83,38 +82,20 @@ pub fn run(
     }
     // Each sequence starts from this memory when warm (a copy: the sequences do not chain).
     let warm = (!matches!(start, Start::Cold)).then(|| m.state().clone());
-    let mut rows = CsvRows::<f32>::open(data, &cols, sequence)?;
+    let mut chunks = Chunks::open(data, &cols, sequence)?;
     let ni = inputs.len();
-    let mut chunk = Array2::<f32>::zeros((CHUNK, cols.len()));
     let mut score = RegressionStream::new(o);
-    let mut n = 0;
-    let mut lines = (0, 0);
-    let mut row = vec![0.0f32; cols.len()];
-    while let Some(info) = rows.next_into(&mut row)? {
-        if n == CHUNK || (info.new_sequence && n > 0) {
-            flush(m.as_mut(), &chunk, n, ni, &mut score)
-                .map_err(|e| at_lines(data, lines.0, lines.1, e))?;
-            n = 0;
-        }
-        if info.new_sequence {
+    while let Some(chunk) = chunks.next_chunk()? {
+        if chunk.new_sequence {
             match &warm {
                 None => m.reset_state(),
                 Some(s) => m.set_state(s)?,
             }
         }
-        if n == 0 {
-            lines.0 = info.line;
-        }
-        lines.1 = info.line;
-        chunk
-            .row_mut(n)
-            .as_slice_mut()
-            .expect("row-major")
-            .copy_from_slice(&row);
-        n += 1;
+        let x = chunk.rows.slice(s![.., ..ni]).to_owned();
+        let ys = m.predict(&Inputs::Real(x)).map_err(|e| chunk.error(e))?;
+        add_scores(&mut score, ys.view(), chunk.rows.slice(s![.., ni..]));
     }
-    flush(m.as_mut(), &chunk, n, ni, &mut score)
-        .map_err(|e| at_lines(data, lines.0, lines.1, e))?;
     let metrics = score.finish();
     if json {
         let s = Scored {
@@ -136,56 +117,12 @@ pub fn run(
     Ok(())
 }
 
-/// Runs the first `n` rows of `chunk` (inputs, then targets) from the model's memory and adds
-/// their scores.
-fn flush(
-    m: &mut dyn DynModel<f32>,
-    chunk: &Array2<f32>,
-    n: usize,
-    ni: usize,
-    score: &mut RegressionStream,
-) -> mnnn_core::Result<()> {
-    if n == 0 {
-        return Ok(());
-    }
-    let x = chunk.slice(ndarray::s![..n, ..ni]).to_owned();
-    let ys = m.predict(&Inputs::Real(x))?;
-    let (mut p, mut t) = (Vec::new(), Vec::new());
-    for (y, row) in ys.rows().into_iter().zip(chunk.rows()) {
-        p.clear();
-        t.clear();
-        p.extend(y.iter().map(|v| *v as f64));
-        t.extend(row.iter().skip(ni).map(|v| *v as f64));
-        score.push(&p, &t);
-    }
-    Ok(())
-}
-
 /// Runs the inputs of a history file through the model, in chunks, for its memory only.
 fn run_history(m: &mut dyn DynModel<f32>, history: &Path, inputs: &[String]) -> CmdResult {
-    let mut rows = CsvRows::<f32>::open(history, inputs, None)?;
-    let mut chunk = Array2::<f32>::zeros((CHUNK, inputs.len()));
-    let mut row = vec![0.0f32; inputs.len()];
-    let (mut n, mut lines) = (0, (0, 0));
-    loop {
-        let next = rows.next_into(&mut row)?;
-        if n == CHUNK || (next.is_none() && n > 0) {
-            let x = chunk.slice(ndarray::s![..n, ..]).to_owned();
-            m.predict(&Inputs::Real(x))
-                .map_err(|e| at_lines(history, lines.0, lines.1, e))?;
-            n = 0;
-        }
-        let Some(info) = next else { break };
-        if n == 0 {
-            lines.0 = info.line;
-        }
-        lines.1 = info.line;
-        chunk
-            .row_mut(n)
-            .as_slice_mut()
-            .expect("row-major")
-            .copy_from_slice(&row);
-        n += 1;
+    let mut chunks = Chunks::open(history, inputs, None)?;
+    while let Some(chunk) = chunks.next_chunk()? {
+        m.predict(&Inputs::Real(chunk.rows.to_owned()))
+            .map_err(|e| chunk.error(e))?;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod chunks;
 pub mod compare;
 pub mod conformance;
 pub mod eval;

@@ -1,18 +1,13 @@
 //! `mnnn predict`.
 
 use super::CmdResult;
+use super::chunks::{Chunks, add_scores};
 use crate::Failure;
-use mnnn_core::csvdata::CsvRows;
 use mnnn_core::metrics::RegressionStream;
 use mnnn_core::{Error, Inputs, OutputKind};
-use ndarray::Array2;
+use ndarray::s;
 use std::io::Write;
 use std::path::Path;
-
-/// Rows read, run and printed at a time: the only data held in memory, whatever the file's
-/// length. Prediction carries the memory from chunk to chunk, so the output is exactly that
-/// of one pass over the whole file.
-pub const CHUNK: usize = 4096;
 
 /// Streams a CSV file through a model from its saved memory, printing predictions as CSV;
 /// with `targets`, their scores go to stderr.
@@ -41,30 +36,15 @@ pub fn run(
     // The target columns are read with the inputs (so a missing one fails before anything
     // is printed) and kept beside them in the chunk, to the right of the inputs.
     let cols: Vec<String> = inputs.iter().chain(targets).cloned().collect();
-    let mut rows = CsvRows::<f32>::open(data, &cols, None)?;
-    let (w, ni) = (rows.width(), inputs.len());
-    let mut chunk = Array2::<f32>::zeros((CHUNK, w));
-    let mut lines = Vec::with_capacity(CHUNK);
+    let mut chunks = Chunks::open(data, &cols, None)?;
+    let ni = inputs.len();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let io_err = |e: std::io::Error| Failure::from(Error::io("stdout", e));
     let mut header_done = false;
-    loop {
-        lines.clear();
-        while lines.len() < CHUNK {
-            let row = chunk.row_mut(lines.len()).into_slice().expect("row-major");
-            match rows.next_into(row)? {
-                Some(info) => lines.push(info.line),
-                None => break,
-            }
-        }
-        let Some((&first, &last)) = lines.first().zip(lines.last()) else {
-            break;
-        };
-        let x = chunk.slice(ndarray::s![..lines.len(), ..ni]).to_owned();
-        let ys = m
-            .predict(&Inputs::Real(x))
-            .map_err(|e| at_lines(data, first, last, e))?;
+    while let Some(chunk) = chunks.next_chunk()? {
+        let x = chunk.rows.slice(s![.., ..ni]).to_owned();
+        let ys = m.predict(&Inputs::Real(x)).map_err(|e| chunk.error(e))?;
         if !header_done {
             let names = &m.meta().io.target_names;
             let header: Vec<String> = (0..ys.ncols())
@@ -73,7 +53,7 @@ pub fn run(
             writeln!(out, "{}", header.join(",")).map_err(io_err)?;
             header_done = true;
         }
-        for (row, line) in ys.rows().into_iter().zip(&lines) {
+        for (row, line) in ys.rows().into_iter().zip(chunk.lines) {
             if let Some(v) = row.iter().find(|v| !v.is_finite()) {
                 out.flush().map_err(io_err)?;
                 return Err(Failure::failed(format!(
@@ -86,14 +66,7 @@ pub fn run(
             writeln!(out, "{}", cells.join(",")).map_err(io_err)?;
         }
         if let Some(score) = &mut score {
-            let (mut p, mut t) = (Vec::new(), Vec::new());
-            for (y, row) in ys.rows().into_iter().zip(chunk.rows()) {
-                p.clear();
-                t.clear();
-                p.extend(y.iter().map(|v| f64::from(*v)));
-                t.extend(row.iter().skip(ni).map(|v| f64::from(*v)));
-                score.push(&p, &t);
-            }
+            add_scores(score, ys.view(), chunk.rows.slice(s![.., ni..]));
         }
     }
     out.flush().map_err(io_err)?;
@@ -111,11 +84,4 @@ pub fn run(
         m.save(p)?;
     }
     Ok(())
-}
-
-/// A model's error on a chunk of rows, with the file and the lines it came from.
-pub fn at_lines(data: &Path, first: usize, last: usize, e: Error) -> Failure {
-    let mut f = Failure::from(e);
-    f.message = format!("{}: lines {first}–{last}: {}", data.display(), f.message);
-    f
 }
