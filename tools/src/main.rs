@@ -308,6 +308,14 @@ impl From<mnnn_core::Error> for Failure {
 }
 
 fn main() -> ExitCode {
+    // A reader that goes away (`mnnn list | head`) ends the program quietly, as it ends any
+    // Unix filter: Rust starts programs with SIGPIPE ignored, which turns that into a panic
+    // in `println!`. Files are never written through a pipe, so no save is cut short by it.
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // An interrupted save must not leave its temporary file behind (up to a model's size).
     // If the handler cannot be installed the commands still work; only that clean-up is lost.
     let _ = ctrlc::set_handler(|| {

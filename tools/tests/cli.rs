@@ -604,3 +604,19 @@ fn a_quoted_variant_and_a_fractional_count_get_a_hint() {
     let err = fails(&["train", "--config", arg(&cfg)], 2);
     assert!(err.contains("epochs is a whole number: write 5"), "{err}");
 }
+
+#[test]
+fn a_reader_that_closes_the_pipe_ends_the_program_quietly() {
+    // `mnnn list | head -1`: the reader goes away before the table is written.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mnnn"))
+        .arg("list")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.is_empty(), "{err}");
+}

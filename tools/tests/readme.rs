@@ -125,3 +125,86 @@ fn every_command_in_the_readme_tool_section_runs_as_shown() {
 fn is_command(word: &str) -> bool {
     word.chars().all(|c| c.is_ascii_lowercase() || c == '-')
 }
+
+/// The files the Configs section's error examples describe in their comments.
+const BAD_CONFIGS: [(&str, &str); 3] = [
+    ("a.ron", "(model: \"amcr\")\n"),
+    (
+        "b.ron",
+        "(\n    model: \"amrc\",\n    data: Csv(path: \"s.csv\", inputs: [\"x\"], targets: [\"y\"]),\n    params: (hidden: 8, hiden: 4),\n)\n",
+    ),
+    (
+        "c.ron",
+        "(model: \"amrc\",\n    params: (beta: 1.5),\n    data: Csv(path: \"s.csv\", inputs: [\"x\"], targets: [\"y\"]))\n",
+    ),
+];
+
+#[test]
+fn the_config_errors_in_the_readme_are_what_the_program_says() {
+    let block = README
+        .split_once("Mistakes are reported with the place and the fix")
+        .and_then(|(_, rest)| rest.split_once("```text\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("the Configs section shows its error examples")
+        .0;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in BAD_CONFIGS {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let lines: Vec<&str> = block.lines().collect();
+    let mut shown = 0;
+    for pair in lines.chunks(2) {
+        let [command, expected] = pair else {
+            panic!("each example is a command and its error: {pair:?}")
+        };
+        let command = command
+            .strip_prefix("$ ")
+            .and_then(|c| c.split_once("  #").map(|(c, _)| c.trim()))
+            .expect("a `$ mnnn …  # what the file holds` line");
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_mnnn"))
+            .args(&args)
+            .args(["--out", "m.safetensors"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {err}");
+        // A line the README cuts short with `…` is a prefix of the real one.
+        let expected = expected.trim_end_matches('…').trim_end_matches(", ");
+        assert!(
+            err.lines().next().is_some_and(|l| l.starts_with(expected)),
+            "README shows `{expected}` for `{command}`; the program says `{err}`"
+        );
+        shown += 1;
+    }
+    assert_eq!(shown, BAD_CONFIGS.len());
+}
+
+#[test]
+fn the_readme_zoo_table_has_a_row_for_every_entry() {
+    let table = README
+        .split_once("## The zoo")
+        .and_then(|(_, rest)| rest.trim_start().split_once("\n\n"))
+        .expect("the README has a zoo table")
+        .0;
+    let list = Command::new(env!("CARGO_BIN_EXE_mnnn"))
+        .args(["list", "--json"])
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let entries: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["preset_of"].is_null())
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(entries.len() > 10, "{entries:?}");
+    for name in entries {
+        assert!(
+            table.contains(&format!("\n| `{name}` |")),
+            "README's zoo table has no row for `{name}`"
+        );
+    }
+}
