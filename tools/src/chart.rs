@@ -82,6 +82,22 @@ fn below_axis<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The y axis: from the lowest mean − sd (clamped to [`FLOOR`], 0) up to 1. Both metrics (R²,
+/// accuracy) are at most 1, so a wide sd (a seed that diverged) must not stretch the axis
+/// above it and squash every score into a sliver.
+fn y_range(c: &Comparison) -> (f64, f64) {
+    let sd = |p: &mnnn_zoo::compare::Point| if c.seeds > 1 { p.sd } else { 0.0 };
+    let bottom = c
+        .rows
+        .iter()
+        .flat_map(|r| r.points.iter())
+        .map(|p| p.mean - sd(p))
+        .filter(|v| v.is_finite())
+        .fold(f64::MAX, f64::min)
+        .clamp(FLOOR, 0.0);
+    (bottom, 1.0)
+}
+
 /// Writes the chart of `c` to `path` as SVG.
 pub fn write_svg(c: &Comparison, path: &Path) -> Result<(), String> {
     let names: Vec<&str> = c.rows.iter().map(|r| r.entry.as_str()).collect();
@@ -91,17 +107,7 @@ pub fn write_svg(c: &Comparison, path: &Path) -> Result<(), String> {
     let (plot, side) = root.split_horizontally(720);
     legend(&side, &names)?;
     let metric = c.metric.name();
-    let finite = |v: f64| v.is_finite().then_some(v);
-    let spread = |f: fn(f64, f64) -> f64| {
-        c.rows
-            .iter()
-            .flat_map(|r| r.points.iter())
-            .filter_map(move |p| finite(f(p.mean, if c.seeds > 1 { p.sd } else { 0.0 })))
-    };
-    let top = spread(|m, s| m + s).fold(f64::MIN, f64::max).max(1.0);
-    let bottom = spread(|m, s| m - s)
-        .fold(f64::MAX, f64::min)
-        .clamp(FLOOR, 0.0);
+    let (bottom, top) = y_range(c);
     let sweep = c
         .rows
         .first()
@@ -218,5 +224,56 @@ fn at_index<S: AsRef<str>>(labels: &[S], x: f64) -> String {
             .unwrap_or_default()
     } else {
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mnnn_zoo::compare::{Budget, Point, Row};
+    use mnnn_zoo::tasks::Metric;
+
+    fn point(mean: f64, sd: f64) -> Point {
+        Point {
+            x: Some(1.0),
+            label: "1".into(),
+            mean,
+            sd,
+            values: vec![],
+            rmse: None,
+        }
+    }
+
+    fn comparison(points: Vec<Point>, seeds: usize) -> Comparison {
+        Comparison {
+            task: "t".into(),
+            metric: Metric::R2,
+            sweep: None,
+            seeds,
+            budget: Budget::Updates(1),
+            rows: vec![Row {
+                entry: "e".into(),
+                family: "member".into(),
+                params: 1,
+                state_floats: 1,
+                learning_rate: 0.01,
+                points,
+                train_tokens_per_second: 0.0,
+                inference_tokens_per_second: 0.0,
+                peak_heap_mib: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_diverged_seed_does_not_stretch_the_axis_above_one() {
+        // Three seeds of R² 0.26, −0.38 and −57.7: mean −19.3, sd 33.3.
+        let c = comparison(vec![point(0.99, 0.01), point(-19.26, 33.26)], 3);
+        assert_eq!(y_range(&c), (FLOOR, 1.0));
+        // Scores within [0, 1] keep the axis at [0, 1]; with one seed the sd is not drawn.
+        let c = comparison(vec![point(0.5, 0.7)], 1);
+        assert_eq!(y_range(&c), (0.0, 1.0));
+        let c = comparison(vec![point(0.5, 0.75)], 3);
+        assert_eq!(y_range(&c), (-0.25, 1.0));
     }
 }
