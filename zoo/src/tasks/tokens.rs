@@ -1,9 +1,9 @@
-//! Token tasks: selective copying, multi-query associative recall, passkey retrieval.
+//! Token tasks: selective copying and passkey retrieval (MQAR has its own module).
 
 use super::{Metric, TaskData, TestSet};
 use mnnn_core::{Dataset, InputKind, Inputs, IoSpec, OutputKind, Rng, Sequence, Targets};
 
-fn io(vocab: usize, embed: usize, classes: usize) -> IoSpec {
+pub(super) fn io(vocab: usize, embed: usize, classes: usize) -> IoSpec {
     IoSpec {
         input: InputKind::Tokens { vocab, embed },
         output: OutputKind::Classes(classes),
@@ -12,7 +12,7 @@ fn io(vocab: usize, embed: usize, classes: usize) -> IoSpec {
     }
 }
 
-fn seq(tokens: Vec<u32>, targets: Vec<u32>, mask: Vec<bool>) -> Sequence<f64> {
+pub(super) fn seq(tokens: Vec<u32>, targets: Vec<u32>, mask: Vec<bool>) -> Sequence<f64> {
     Sequence {
         inputs: Inputs::Tokens(tokens),
         targets: Targets::Classes(targets),
@@ -21,7 +21,7 @@ fn seq(tokens: Vec<u32>, targets: Vec<u32>, mask: Vec<bool>) -> Sequence<f64> {
 }
 
 /// `k` distinct values below `n`, in random order.
-fn distinct(rng: &mut Rng, n: usize, k: usize) -> Vec<usize> {
+pub(super) fn distinct(rng: &mut Rng, n: usize, k: usize) -> Vec<usize> {
     let mut all: Vec<usize> = (0..n).collect();
     rng.shuffle(&mut all);
     all.truncate(k);
@@ -64,60 +64,6 @@ pub fn selective_copying(len: usize, data: usize, vocab: usize, seed: u64) -> Ta
     TaskData::split(io(vocab, 16, vocab), seqs, 200, Metric::Accuracy)
 }
 
-/// One MQAR sequence (Zoology's generator): `pairs` key–value pairs first (keys from the
-/// lower half of the vocabulary, values from the upper half, keys distinct), then filler
-/// (token 0) with `queries` of the keys placed at distinct random later positions; the target
-/// at a query is its key's value.
-pub fn mqar_sequence(
-    rng: &mut Rng,
-    vocab: usize,
-    pairs: usize,
-    len: usize,
-    queries: usize,
-) -> Sequence<f64> {
-    let half = vocab / 2;
-    let keys: Vec<u32> = distinct(rng, half - 1, pairs)
-        .into_iter()
-        .map(|k| 1 + k as u32)
-        .collect();
-    let values: Vec<u32> = (0..pairs)
-        .map(|_| (half + rng.below(vocab - half)) as u32)
-        .collect();
-    let mut tokens = vec![0u32; len];
-    for i in 0..pairs {
-        tokens[2 * i] = keys[i];
-        tokens[2 * i + 1] = values[i];
-    }
-    let mut targets = vec![0u32; len];
-    let mut mask = vec![false; len];
-    let slots = distinct(rng, len - 2 * pairs, queries);
-    for (q, slot) in slots.into_iter().enumerate() {
-        let p = 2 * pairs + slot;
-        let which = if queries <= pairs {
-            q
-        } else {
-            rng.below(pairs)
-        };
-        tokens[p] = keys[which];
-        targets[p] = values[which];
-        mask[p] = true;
-    }
-    seq(tokens, targets, mask)
-}
-
-/// MQAR: 2000 training and 200 test sequences.
-pub fn mqar(vocab: usize, pairs: usize, len: usize, queries: usize, seed: u64) -> TaskData {
-    let mut rng = Rng::derive(seed, "mqar");
-    let vocab = vocab.max(4);
-    let pairs = pairs.clamp(1, vocab / 2 - 1);
-    let len = len.max(2 * pairs + 1);
-    let queries = queries.clamp(1, len - 2 * pairs);
-    let seqs = (0..2200)
-        .map(|_| mqar_sequence(&mut rng, vocab, pairs, len, queries))
-        .collect();
-    TaskData::split(io(vocab, 32, vocab), seqs, 200, Metric::Accuracy)
-}
-
 /// Passkey tokens: digits 0–9, a key marker, a query marker, and eight filler words.
 pub const PASSKEY_VOCAB: usize = 20;
 const KEY: u32 = 10;
@@ -139,8 +85,8 @@ pub fn passkey_sequence(rng: &mut Rng, len: usize) -> Sequence<f64> {
     seq(tokens, targets, mask)
 }
 
-/// Passkey retrieval: 2000 training sequences of `train_len`, and a test set per context
-/// length (32 sequences each, 8 from 64K tokens on, so the full sweep stays affordable).
+/// Passkey retrieval: 2000 training sequences of `train_len`, and a test set of 32 sequences
+/// at each context length (one needle each, so an accuracy moves in steps of 1/32).
 pub fn passkey(train_len: usize, lengths: &[usize], seed: u64) -> TaskData {
     let mut rng = Rng::derive(seed, "passkey");
     let io = io(PASSKEY_VOCAB, 16, 10);
@@ -153,7 +99,7 @@ pub fn passkey(train_len: usize, lengths: &[usize], seed: u64) -> TaskData {
     let tests = lengths
         .iter()
         .map(|&l| {
-            let n = if l >= 1 << 16 { 8 } else { 32 };
+            let n = 32;
             TestSet {
                 label: l.to_string(),
                 x: Some(l as f64),
@@ -198,27 +144,6 @@ mod tests {
     }
 
     #[test]
-    fn mqar_answers_are_the_values_paired_with_the_keys_earlier() {
-        let mut rng = Rng::new(5);
-        for _ in 0..20 {
-            let s = mqar_sequence(&mut rng, 32, 4, 32, 4);
-            let (x, y, m) = parts(&s);
-            let mut queried = 0;
-            for t in 8..32 {
-                if m[t] {
-                    let k = (0..4)
-                        .find(|&i| x[2 * i] == x[t])
-                        .expect("a query is one of the keys");
-                    assert_eq!(y[t], x[2 * k + 1]);
-                    queried += 1;
-                }
-            }
-            assert_eq!(queried, 4);
-            assert!((0..4).all(|i| x[2 * i] < 16 && x[2 * i + 1] >= 16));
-        }
-    }
-
-    #[test]
     fn passkey_answer_is_the_digit_after_the_key() {
         let mut rng = Rng::new(7);
         for len in [3, 10, 1000] {
@@ -235,7 +160,7 @@ mod tests {
             assert!(m[len - 1] && m.iter().filter(|b| **b).count() == 1);
         }
         let d = passkey(64, &[256, 1 << 16], 1);
-        assert_eq!(d.tests[1].data.sequences.len(), 8);
+        assert_eq!(d.tests[1].data.sequences.len(), 32);
         assert_eq!(d.tests[1].data.sequences[0].len(), 1 << 16);
     }
 }
