@@ -14,6 +14,7 @@
 //! | determinism | same seed → same weights and outputs; another seed → other weights; batched = alone, exactly |
 //! | bad-input | bad widths, empty and non-finite inputs, every invalid parameter value: a typed error, never a panic |
 //! | config | params round-trip through RON; presets naming the entry parse and validate |
+//! | reference | step, windowed, chunked (from a carried state) and batched forms within 1e-10 relative of the entry's naive f64 token loop, written from its equations and sharing no code with them (parameters moved off their initial values) |
 //!
 //! From a plugin's own tests:
 //!
@@ -140,6 +141,11 @@ impl Suite {
             Property::Config => {
                 self.run(entry, n, &|c| props::config::check(entry, c, &self.presets))
             }
+            Property::Reference => match props::reference::supplied(entry) {
+                Ok(true) => self.run(entry, n, &|c| props::reference::check(entry, c)),
+                Ok(false) => Outcome::Skipped("the entry supplies no naive loop".into()),
+                Err(e) => Outcome::Fail(e),
+            },
         };
         PropertyReport {
             property,

@@ -22,11 +22,13 @@ pub enum Property {
     BadInput,
     /// Parameters round-trip through RON; presets parse and validate.
     Config,
+    /// Step, windowed, chunked and batched forms equal the entry's naive f64 token loop.
+    Reference,
 }
 
 impl Property {
     /// Every property, in report order.
-    pub const ALL: [Property; 7] = [
+    pub const ALL: [Property; 8] = [
         Property::Persistence,
         Property::NoGrowth,
         Property::Chunked,
@@ -34,6 +36,7 @@ impl Property {
         Property::Determinism,
         Property::BadInput,
         Property::Config,
+        Property::Reference,
     ];
 
     /// Short name for tables.
@@ -46,6 +49,7 @@ impl Property {
             Property::Determinism => "determinism",
             Property::BadInput => "bad-input",
             Property::Config => "config",
+            Property::Reference => "reference",
         }
     }
 }

@@ -21,7 +21,8 @@ const GRAD_SIGN: u8 = 4;
 const SEED_IGNORED: u8 = 5;
 const WIDE_PANIC: u8 = 6;
 const FRESH_GRAD: u8 = 7;
-const NAMES: [&str; 8] = [
+const WRONG_TERM: u8 = 8;
+const NAMES: [&str; 9] = [
     "ctl-ok",
     "ctl-growing",
     "ctl-snapshot-gap",
@@ -30,6 +31,7 @@ const NAMES: [&str; 8] = [
     "ctl-seed-ignored",
     "ctl-wide-panic",
     "ctl-fresh-grad",
+    "ctl-wrong-term",
 ];
 
 /// A leaky linear memory `h_t = a ⊙ h_{t−1} + x_t W`, `y_t = h_t V`, starting from a learned
@@ -71,6 +73,12 @@ const V: usize = 2;
 const H0: usize = 3;
 
 impl<const D: u8> Leaky<D> {
+    /// The weight of the input term: wrongly doubled, consistently in every form and in the
+    /// backward pass, under `WRONG_TERM`.
+    fn gain<S: Scalar>() -> S {
+        S::from_f64(if D == WRONG_TERM { 2.0 } else { 1.0 })
+    }
+
     fn check_width(&self) {
         if D == WIDE_PANIC && self.dims.input > 8 {
             panic!("inputs wider than 8 are not handled");
@@ -134,7 +142,7 @@ impl<S: Scalar, const D: u8> Cell<S> for Leaky<D> {
         for mut row in h.rows_mut() {
             row *= &a;
         }
-        general_mat_mul(S::one(), &x, &p.mat(W), S::one(), &mut h);
+        general_mat_mul(Self::gain(), &x, &p.mat(W), S::one(), &mut h);
         if D == GROWING {
             scratch.history.extend(x.iter().map(|v| v.as_f64()));
         }
@@ -169,7 +177,7 @@ impl<S: Scalar, const D: u8> Cell<S> for Leaky<D> {
             for mut row in h.rows_mut() {
                 row *= &a;
             }
-            general_mat_mul(S::one(), &x, &p.mat(W), S::one(), &mut h);
+            general_mat_mul(Self::gain(), &x, &p.mat(W), S::one(), &mut h);
             general_mat_mul(S::one(), &h, &p.mat(V), S::zero(), &mut y);
             tape.x.push((x.to_owned(), prev));
         }
@@ -193,15 +201,17 @@ impl<S: Scalar, const D: u8> Cell<S> for Leaky<D> {
             for mut row in h.rows_mut() {
                 row *= &a;
             }
-            h += &x.dot(&p.mat(W));
+            h.scaled_add(Self::gain(), &x.dot(&p.mat(W)));
             general_mat_mul(S::one(), &h.t(), &dy, S::one(), &mut grads.mat_mut(V));
             dh += &dy.dot(&p.mat(V).t());
             let da = (&dh * prev).sum_axis(Axis(0));
             let sign = if D == GRAD_SIGN { -S::one() } else { S::one() };
             grads.vec_mut(A).scaled_add(sign, &da);
-            general_mat_mul(S::one(), &x.t(), &dh, S::one(), &mut grads.mat_mut(W));
+            general_mat_mul(Self::gain(), &x.t(), &dh, S::one(), &mut grads.mat_mut(W));
             if let Some(dx) = dxs.as_mut() {
-                dx.index_axis_mut(Axis(0), t).assign(&dh.dot(&p.mat(W).t()));
+                let g: S = Self::gain();
+                dx.index_axis_mut(Axis(0), t)
+                    .assign(&(dh.dot(&p.mat(W).t()) * g));
             }
             for mut row in dh.rows_mut() {
                 row *= &a;
@@ -269,6 +279,28 @@ impl<const D: u8> Architecture for Leaky<D> {
     fn state_size(p: &LeakyParams, _dims: Dims) -> usize {
         p.hidden
     }
+
+    fn naive(
+        p: &LeakyParams,
+        dims: Dims,
+        weights: &Tensors<f64>,
+        state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        let (w, a, v) = (weights.get("w")?, weights.get("a")?, weights.get("v")?);
+        let mut h: Vec<f64> = state.data().to_vec();
+        let mut ys = Array2::zeros((xs.nrows(), dims.output));
+        for (t, x) in xs.rows().into_iter().enumerate() {
+            for j in 0..p.hidden {
+                let input: f64 = (0..dims.input).map(|i| x[i] * w[[i, j]]).sum();
+                h[j] = a[[j]] * h[j] + input;
+            }
+            for k in 0..dims.output {
+                ys[[t, k]] = (0..p.hidden).map(|j| h[j] * v[[j, k]]).sum();
+            }
+        }
+        Some(ys)
+    }
 }
 
 mnnn_core::register!(Leaky<OK>);
@@ -279,6 +311,7 @@ mnnn_core::register!(Leaky<GRAD_SIGN>);
 mnnn_core::register!(Leaky<SEED_IGNORED>);
 mnnn_core::register!(Leaky<WIDE_PANIC>);
 mnnn_core::register!(Leaky<FRESH_GRAD>);
+mnnn_core::register!(Leaky<WRONG_TERM>);
 
 fn caught(name: &str, property: Property, expect: &str) {
     let report = Suite::new().check_only(name, &[property]).unwrap();
@@ -357,5 +390,27 @@ fn a_panic_on_wide_input_is_caught_by_bad_input() {
         "ctl-wide-panic",
         Property::BadInput,
         "panicked: inputs wider than 8",
+    );
+}
+
+#[test]
+fn a_term_wrong_in_every_form_alike_is_caught_by_reference_alone() {
+    // Step, window, chunked form and backward agree with one another, so the properties that
+    // compare forms (and the gradient check) pass; only the naive loop sees the doubled term.
+    let r = Suite::new()
+        .check_only(
+            "ctl-wrong-term",
+            &[
+                Property::Chunked,
+                Property::Gradients,
+                Property::Persistence,
+            ],
+        )
+        .unwrap();
+    assert!(r.passed(), "{}", table(std::slice::from_ref(&r)));
+    caught(
+        "ctl-wrong-term",
+        Property::Reference,
+        "step: relative distance",
     );
 }

@@ -21,6 +21,7 @@ pub mod init;
 pub mod kernels;
 pub mod metrics;
 pub mod model;
+pub mod naive;
 pub mod ops;
 pub mod persist;
 pub mod preset;

@@ -4,7 +4,8 @@
 use crate::cell::{Cell, Dims};
 use crate::data::IoSpec;
 use crate::model::{DynModel, Model, ModelMeta};
-use crate::{Error, Result, Scalar, persist};
+use crate::{Error, Result, Scalar, Tensors, persist};
+use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::any::Any;
@@ -219,7 +220,31 @@ pub trait Architecture: 'static {
     /// Reads a model file of the reference implementation, if the entry has a reference
     /// counterpart (`None`: it has not).
     const IMPORT_REFERENCE: Option<ImportFn> = None;
+
+    /// The entry's equations as a naive f64 token loop, written straight from them and
+    /// sharing no code with the cell (as flash-linear-attention keeps a `naive` beside each
+    /// kernel): from the cell's parameter tensors in `weights` (read by name; the wrapper's
+    /// `head.*` and `embed.*` are there too and are not the cell's business), one sequence's
+    /// start `state` (the layout [`Cell::state_layout`](crate::Cell::state_layout) batched by
+    /// one) and a `T × input` input, the `T × output` rows the cell writes. The conformance
+    /// suite's `reference` property checks the step, windowed, chunked and batched forms
+    /// against it within 1e-10. `None` (the default): the entry has none, and the property
+    /// says so.
+    fn naive(
+        _params: &Self::Params,
+        _dims: Dims,
+        _weights: &Tensors<f64>,
+        _state: &Tensors<f64>,
+        _xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        None
+    }
 }
+
+/// An entry's [`Architecture::naive`] behind canonical RON params: `Ok(None)` when the entry
+/// has no naive loop.
+pub type NaiveFn =
+    fn(&str, Dims, &Tensors<f64>, &Tensors<f64>, ArrayView2<f64>) -> Result<Option<Array2<f64>>>;
 
 /// Reads a reference file's bytes for the given sizes into an entry's terms.
 pub type ImportFn = fn(&[u8], &crate::reference::RefDims) -> Result<crate::reference::Imported>;
@@ -259,6 +284,8 @@ pub struct Entry {
     /// Trainable scalars of the cell itself for params and widths (the model wrapper adds
     /// its head, and an embedding for token inputs).
     pub param_count: fn(&str, Dims) -> Result<usize>,
+    /// The entry's naive f64 token loop ([`Architecture::naive`]).
+    pub naive: NaiveFn,
     build_f32: BuildFn<f32>,
     build_f64: BuildFn<f64>,
 }
@@ -322,6 +349,16 @@ fn param_count<A: Architecture>(text: &str, dims: Dims) -> Result<usize> {
     Ok(A::build::<f32>(&p, dims).param_layout().total())
 }
 
+fn naive<A: Architecture>(
+    text: &str,
+    dims: Dims,
+    weights: &Tensors<f64>,
+    state: &Tensors<f64>,
+    xs: ArrayView2<f64>,
+) -> Result<Option<Array2<f64>>> {
+    Ok(A::naive(&parse_typed::<A>(text)?, dims, weights, state, xs))
+}
+
 fn build<A: Architecture, S: Scalar>(
     text: &str,
     io: &IoSpec,
@@ -361,6 +398,7 @@ impl Entry {
             parse_params: parse_params::<A>,
             state_size: state_size::<A>,
             param_count: param_count::<A>,
+            naive: naive::<A>,
             build_f32: build::<A, f32>,
             build_f64: build::<A, f64>,
         }

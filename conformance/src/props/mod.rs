@@ -7,6 +7,7 @@ pub mod determinism;
 pub mod gradients;
 pub mod growth;
 pub mod persistence;
+pub mod reference;
 
 use crate::case::Case;
 use mnnn_core::registry::Entry;

@@ -32,6 +32,7 @@
 
 mod cell;
 mod import;
+mod naive;
 mod params;
 
 pub use cell::AmrcCell;
@@ -40,7 +41,8 @@ pub use params::AmrcParams;
 
 use mnnn_core::reference::Compat;
 use mnnn_core::registry::{Architecture, Capability, Family, ImportFn, ParamRange};
-use mnnn_core::{Dims, Result, Scalar};
+use mnnn_core::{Dims, Result, Scalar, Tensors};
+use ndarray::{Array2, ArrayView2};
 
 /// The AMRC registry entry.
 pub struct Amrc;
@@ -80,6 +82,16 @@ impl Architecture for Amrc {
     }
 
     const IMPORT_REFERENCE: Option<ImportFn> = Some(import::import);
+
+    fn naive(
+        params: &AmrcParams,
+        dims: Dims,
+        weights: &Tensors<f64>,
+        state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        naive::naive(params, dims, weights, state, xs)
+    }
 }
 
 mnnn_core::register!(Amrc);
