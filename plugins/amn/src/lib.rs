@@ -75,6 +75,7 @@
 //! ```
 
 mod cell;
+mod naive;
 mod params;
 
 pub use cell::{AmnCell, Scratch, Tape};
@@ -82,7 +83,8 @@ pub use params::AmnParams;
 
 use mnnn_core::reference::{Compat, Imported, Reader, RefDims};
 use mnnn_core::registry::{Architecture, Capability, Family, ImportFn, ParamRange};
-use mnnn_core::{Dims, Error, Result, Scalar};
+use mnnn_core::{Dims, Error, Result, Scalar, Tensors};
+use ndarray::{Array2, ArrayView2};
 
 /// The AMN registry entry.
 pub struct Amn;
@@ -127,6 +129,16 @@ impl Architecture for Amn {
     }
 
     const IMPORT_REFERENCE: Option<ImportFn> = Some(import);
+
+    fn naive(
+        params: &AmnParams,
+        dims: Dims,
+        weights: &Tensors<f64>,
+        state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        naive::naive(params, dims, weights, state, xs)
+    }
 }
 
 mnnn_core::register!(Amn);

@@ -123,6 +123,7 @@
 
 mod cell;
 mod import;
+mod naive;
 mod params;
 
 pub use cell::{PmrcCell, Scratch, Tape};
@@ -131,7 +132,8 @@ pub use params::{MAX_HIDDEN, PmrcParams};
 
 use mnnn_core::reference::Compat;
 use mnnn_core::registry::{Architecture, Capability, Family, ImportFn, ParamRange};
-use mnnn_core::{Dims, Result, Scalar};
+use mnnn_core::{Dims, Result, Scalar, Tensors};
+use ndarray::{Array2, ArrayView2};
 
 /// The PMRC registry entry.
 pub struct Pmrc;
@@ -173,6 +175,16 @@ impl Architecture for Pmrc {
             Compat::Design => 2 * params.hidden + om * dims.output,
             Compat::Reference => 3 * params.hidden + 2 * om * dims.output,
         }
+    }
+
+    fn naive(
+        params: &PmrcParams,
+        dims: Dims,
+        weights: &Tensors<f64>,
+        state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        naive::naive(params, dims, weights, state, xs)
     }
 }
 
