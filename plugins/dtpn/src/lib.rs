@@ -85,6 +85,7 @@
 //! ```
 
 mod cell;
+mod naive;
 mod params;
 
 pub use cell::{DtpnCell, Scratch, Tape};
@@ -92,7 +93,8 @@ pub use params::{DtpnParams, MAX_SIZE};
 
 use mnnn_core::reference::{Compat, Imported, Reader, RefDims};
 use mnnn_core::registry::{Architecture, Capability, Family, ImportFn, ParamRange};
-use mnnn_core::{Dims, Error, Result, Scalar};
+use mnnn_core::{Dims, Error, Result, Scalar, Tensors};
+use ndarray::{Array2, ArrayView2};
 
 /// The DTPN registry entry.
 pub struct Dtpn;
@@ -132,6 +134,16 @@ impl Architecture for Dtpn {
         let h = params.hidden;
         h.saturating_mul(3)
             .saturating_add(params.memory.saturating_mul(h))
+    }
+
+    fn naive(
+        params: &DtpnParams,
+        dims: Dims,
+        weights: &Tensors<f64>,
+        state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        naive::naive(params, dims, weights, state, xs)
     }
 }
 
