@@ -17,6 +17,7 @@
 //! ```
 
 use mnnn_core::cell::{Cell, Diagnostic, Dims, LinearFeatures, mean_abs};
+use mnnn_core::naive::values;
 use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
 use mnnn_core::{Error, Layout, Result, Rng, Scalar, Tensors, init};
 use ndarray::linalg::general_mat_vec_mul;
@@ -251,6 +252,36 @@ impl Architecture for Ar {
 
     fn state_size(p: &ArParams, dims: Dims) -> usize {
         p.order * dims.input
+    }
+
+    /// `y_t = b + Σ_{k<p} x_{t−k} A_k`, the past inputs kept in a queue, newest first.
+    fn naive(
+        p: &ArParams,
+        dims: Dims,
+        weights: &Tensors<f64>,
+        state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        let (w, b) = (values(weights, "w")?, values(weights, "b")?);
+        let (i, o) = (dims.input, dims.output);
+        let held = values(state, "inputs")?;
+        let mut past: std::collections::VecDeque<Vec<f64>> =
+            held.chunks(i).map(<[f64]>::to_vec).collect();
+        let mut ys = Array2::zeros((xs.nrows(), o));
+        for (t, x) in xs.rows().into_iter().enumerate() {
+            past.pop_back();
+            past.push_front(x.to_vec());
+            for out in 0..o {
+                let mut y = b[out];
+                for (k, xk) in past.iter().enumerate().take(p.order) {
+                    for (c, v) in xk.iter().enumerate() {
+                        y += v * w[(k * i + c) * o + out];
+                    }
+                }
+                ys[[t, out]] = y;
+            }
+        }
+        Some(ys)
     }
 }
 

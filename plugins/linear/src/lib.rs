@@ -16,6 +16,7 @@
 //! ```
 
 use mnnn_core::cell::{Cell, Diagnostic, Dims, LinearFeatures};
+use mnnn_core::naive::{values, vec_mat};
 use mnnn_core::ops::linear;
 use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
 use mnnn_core::{Layout, Result, Rng, Scalar, Tensors, init};
@@ -194,6 +195,25 @@ impl Architecture for Linear {
 
     fn state_size(_: &LinearParams, _: Dims) -> usize {
         0
+    }
+
+    /// `y_t = x_t W + b`, term by term.
+    fn naive(
+        _: &LinearParams,
+        dims: Dims,
+        weights: &Tensors<f64>,
+        _state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        let (w, b) = (values(weights, "w")?, values(weights, "b")?);
+        let mut ys = Array2::zeros((xs.nrows(), dims.output));
+        for (t, x) in xs.rows().into_iter().enumerate() {
+            let xw = vec_mat(&x.to_vec(), &w, dims.output);
+            for k in 0..dims.output {
+                ys[[t, k]] = xw[k] + b[k];
+            }
+        }
+        Some(ys)
     }
 }
 
