@@ -26,6 +26,7 @@
 //! ```
 
 mod cell;
+mod naive;
 mod params;
 
 pub use cell::{AttnCell, EMPTY, Tape};
@@ -33,7 +34,8 @@ pub use params::{AttentionParams, MAX_DIM, MAX_WINDOW, SlidingParams};
 
 use mnnn_core::cell::Dims;
 use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
-use mnnn_core::{Result, Scalar};
+use mnnn_core::{Result, Scalar, Tensors};
+use ndarray::{Array2, ArrayView2};
 
 /// The `attention` registry entry: a growing key–value cache (a control that is not a
 /// member).
@@ -69,6 +71,16 @@ impl Architecture for Attention {
     fn state_size(_: &AttentionParams, _: Dims) -> usize {
         1
     }
+
+    fn naive(
+        p: &AttentionParams,
+        dims: Dims,
+        weights: &Tensors<f64>,
+        state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        naive::naive(p.dim, None, dims, weights, state, xs)
+    }
 }
 
 impl Architecture for SlidingWindow {
@@ -95,6 +107,16 @@ impl Architecture for SlidingWindow {
 
     fn state_size(p: &SlidingParams, _: Dims) -> usize {
         p.window * (2 * p.dim + 1)
+    }
+
+    fn naive(
+        p: &SlidingParams,
+        dims: Dims,
+        weights: &Tensors<f64>,
+        state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        naive::naive(p.dim, Some(p.window), dims, weights, state, xs)
     }
 }
 
