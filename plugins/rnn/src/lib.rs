@@ -44,7 +44,8 @@ pub use tape::Tape;
 
 use mnnn_core::cell::Dims;
 use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
-use mnnn_core::{Result, Scalar};
+use mnnn_core::{Result, Scalar, Tensors};
+use ndarray::{Array2, ArrayView2, Axis};
 
 /// The `lstm` registry entry.
 pub struct Lstm;
@@ -77,6 +78,24 @@ impl Architecture for Lstm {
     fn state_size(p: &RnnParams, _: Dims) -> usize {
         2 * p.hidden * p.layers
     }
+
+    fn naive(
+        p: &RnnParams,
+        _: Dims,
+        weights: &Tensors<f64>,
+        state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        let ys = naive::run(
+            Kind::Lstm,
+            p.hidden,
+            p.layers,
+            weights,
+            &mut state.clone(),
+            xs.insert_axis(Axis(1)),
+        );
+        Some(ys.index_axis_move(Axis(1), 0))
+    }
 }
 
 impl Architecture for Gru {
@@ -103,6 +122,24 @@ impl Architecture for Gru {
 
     fn state_size(p: &RnnParams, _: Dims) -> usize {
         p.hidden * p.layers
+    }
+
+    fn naive(
+        p: &RnnParams,
+        _: Dims,
+        weights: &Tensors<f64>,
+        state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        let ys = naive::run(
+            Kind::Gru,
+            p.hidden,
+            p.layers,
+            weights,
+            &mut state.clone(),
+            xs.insert_axis(Axis(1)),
+        );
+        Some(ys.index_axis_move(Axis(1), 0))
     }
 }
 
