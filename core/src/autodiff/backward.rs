@@ -53,7 +53,6 @@ impl<S: Scalar> Tape<S> {
     ) {
         let nodes = &self.nodes[..];
         let val = |v: Var| value(nodes, &self.vals, params, v);
-        let one = S::one();
         for n in nodes.iter().rev() {
             if !n.needs {
                 continue;
@@ -68,15 +67,24 @@ impl<S: Scalar> Tape<S> {
             match n.op {
                 Op::Constant | Op::Input | Op::State | Op::Param(_) => {}
                 Op::MatMul(a, b) => {
-                    let ((m, k), c) = ((nodes[a.at()].rows, nodes[a.at()].cols), n.cols);
-                    let go = mat(gout, m, c);
+                    self.matmul_vjp(params, gout, (a, b), to!(a), None);
+                    self.matmul_vjp(params, gout, (a, b), None, to!(b));
+                }
+                Op::Linear(x, w, b) => {
+                    self.matmul_vjp(params, gout, (x, w), to!(x), None);
+                    self.matmul_vjp(params, gout, (x, w), None, to!(w));
+                    if let Some(gb) = to!(b) {
+                        for row in gout.chunks_exact(n.cols) {
+                            add_into(gb, row);
+                        }
+                    }
+                }
+                Op::Axpby(alpha, a, beta, b) => {
                     if let Some(ga) = to!(a) {
-                        let bv = mat(val(b), k, c);
-                        kernels::gemm(one, go, bv.t(), one, mat_mut(ga, m, k));
+                        ga.iter_mut().zip(gout).for_each(|(g, &d)| *g += alpha * d);
                     }
                     if let Some(gb) = to!(b) {
-                        let av = mat(val(a), m, k);
-                        kernels::gemm(one, av.t(), go, one, mat_mut(gb, k, c));
+                        gb.iter_mut().zip(gout).for_each(|(g, &d)| *g += beta * d);
                     }
                 }
                 Op::Add(a, b) => {
@@ -164,6 +172,30 @@ impl<S: Scalar> Tape<S> {
                     }
                 }
             }
+        }
+    }
+
+    /// The VJP of `y = a · b` given `∂L/∂y`: adds into `ga` and `gb` where given (one at a
+    /// time, as both may live in the same arena).
+    fn matmul_vjp(
+        &self,
+        params: &Tensors<S>,
+        gout: &[S],
+        (a, b): (Var, Var),
+        ga: Option<&mut [S]>,
+        gb: Option<&mut [S]>,
+    ) {
+        let one = S::one();
+        let (na, nb) = (&self.nodes[a.at()], &self.nodes[b.at()]);
+        let (m, k, c) = (na.rows, na.cols, nb.cols);
+        let go = mat(gout, m, c);
+        if let Some(ga) = ga {
+            let bv = mat(value(&self.nodes, &self.vals, params, b), k, c);
+            kernels::gemm(one, go, bv.t(), one, mat_mut(ga, m, k));
+        }
+        if let Some(gb) = gb {
+            let av = mat(value(&self.nodes, &self.vals, params, a), m, k);
+            kernels::gemm(one, av.t(), go, one, mat_mut(gb, k, c));
         }
     }
 

@@ -75,6 +75,10 @@ enum Op<S> {
     Param(usize),
     /// `a · b`.
     MatMul(Var, Var),
+    /// `x · w + 1·b`: a product and a bias row in one value.
+    Linear(Var, Var, Var),
+    /// `α·a + β·b` for constants `α`, `β`.
+    Axpby(S, Var, S, Var),
     /// `a + b`, same shapes.
     Add(Var, Var),
     /// `a − b`, same shapes.

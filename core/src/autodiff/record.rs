@@ -207,10 +207,32 @@ impl<'a, S: Scalar> Rec<'a, S> {
         self.affine(a, -S::one(), S::one())
     }
 
-    /// `x · w + b`: a product with a weight matrix and a bias row.
+    /// `x · w + b`: a product with a weight matrix and a bias row (`1 × n`), kept as one
+    /// value.
     pub fn linear(&mut self, x: Var, w: Var, b: Var) -> Var {
-        let p = self.matmul(x, w);
-        self.add_row(p, b)
+        let ((m, k), (k2, n)) = (self.dim(x), self.dim(w));
+        assert_eq!(k, k2, "linear: {m}×{k} by {k2}×{n}");
+        assert_eq!(
+            self.dim(b),
+            (1, n),
+            "linear: bias of shape {:?}",
+            self.dim(b)
+        );
+        self.make(Op::Linear(x, w, b), (m, n), [x, w, b], |[x, w, b], y| {
+            y.chunks_exact_mut(n).for_each(|row| row.copy_from_slice(b));
+            S::gemm_rows_acc(y, x, w, m)
+        })
+    }
+
+    /// `α·a + β·b` for constants `α` and `β` (a leaky average, an echo): one value where
+    /// [`Rec::scale`] and [`Rec::add`] would keep three.
+    pub fn axpby(&mut self, alpha: S, a: Var, beta: S, b: Var) -> Var {
+        let d = self.same_shape("axpby", a, b);
+        self.make(Op::Axpby(alpha, a, beta, b), d, [a, b], |[x, z], y| {
+            for ((y, &x), &z) in y.iter_mut().zip(x).zip(z) {
+                *y = alpha * x + beta * z;
+            }
+        })
     }
 
     /// `f(a)`, elementwise.

@@ -66,6 +66,7 @@ impl TapeCell<f64> for Kitchen {
         let ex = r.map(soft, Unary::Exp);
         let sm = r.scale(ex, 0.1);
         let mixed = r.add(gl, sm);
+        let mixed = r.axpby(0.7, mixed, -0.4, gl);
         let gained = r.mul_row(mixed, g);
         let aff = r.affine(sq, 0.3, -0.2);
         let cn = r.concat(gained, aff);

@@ -40,12 +40,9 @@ impl<S: Scalar> TapeCell<S> for AmrcTape<S> {
         let n = r.tanh(a);
         // s = n + β·(s_{t−1}, or s_{t−2} = p in reference mode)
         let echo = if c.reference { state[2] } else { s_prev };
-        let echo = r.scale(echo, c.beta);
-        let s = r.add(n, echo);
+        let s = r.axpby(S::one(), n, c.beta, echo);
         // m = (1 − α) m + α n
-        let kept = r.scale(m, S::one() - c.alpha);
-        let fresh = r.scale(n, c.alpha);
-        state[0] = r.add(kept, fresh);
+        state[0] = r.axpby(S::one() - c.alpha, m, c.alpha, n);
         state[1] = s;
         if c.reference {
             state[2] = s_prev;
