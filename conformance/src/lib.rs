@@ -16,6 +16,10 @@
 //! | config | params round-trip through RON; presets naming the entry parse and validate |
 //! | reference | step, windowed, chunked (from a carried state) and batched forms within 1e-10 relative of the entry's naive f64 token loop, written from its equations and sharing no code with them (parameters moved off their initial values) |
 //!
+//! Beside the properties, [`Suite::check_derived`] checks an entry's hand-written backward
+//! pass against the one core derives from its forward written in tape operations, within
+//! 1e-10 relative (f64): see [`derived`].
+//!
 //! From a plugin's own tests:
 //!
 //! ```ignore
@@ -30,6 +34,7 @@
 
 mod alloc;
 pub mod case;
+pub mod derived;
 pub mod props;
 mod report;
 
@@ -37,7 +42,8 @@ pub use alloc::{CountingAllocator, thread_net_bytes};
 pub use report::{EntryReport, Outcome, Property, PropertyReport, table};
 
 use case::Case;
-use mnnn_core::registry::{self, Capability, Entry};
+use mnnn_core::registry::{self, Architecture, Capability, Entry};
+use mnnn_core::{Cell, Dims};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
@@ -154,6 +160,18 @@ impl Suite {
         }
     }
 
+    /// Checks `A`'s hand-written backward pass against the one core derives from its forward
+    /// equations written in tape operations (`derive` builds that derived cell for the same
+    /// params and widths): see [`derived`]. A wrong term in the hand-written backward fails
+    /// with the tensor it lands in and a shrunk case.
+    pub fn check_derived<A: Architecture, D: Cell<f64>>(
+        &self,
+        derive: impl Fn(&A::Params, Dims) -> D,
+    ) -> Outcome {
+        let entry = Entry::of::<A>();
+        self.run(&entry, self.cases, &|c| derived::check::<A, D>(&derive, c))
+    }
+
     /// Checks every property on the entry called `name`.
     pub fn check(&self, name: &str) -> mnnn_core::Result<EntryReport> {
         self.check_only(name, &Property::ALL)
@@ -173,6 +191,21 @@ impl Suite {
                 .map(|&p| self.check_property(entry, p))
                 .collect(),
         })
+    }
+}
+
+/// [`Suite::check_derived`] with the default suite, panicking with the failure.
+///
+/// # Panics
+/// When the hand-written backward differs from the derived one: this is meant for tests.
+pub fn assert_derived_backward<A: Architecture, D: Cell<f64>>(
+    derive: impl Fn(&A::Params, Dims) -> D,
+) {
+    if let Outcome::Fail(msg) = Suite::new().check_derived::<A, D>(derive) {
+        panic!(
+            "{}: the hand-written backward is not the derived one:\n{msg}",
+            A::NAME
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 //! everything, so the failures are the defects' and nothing else's.
 
 use mnnn_conformance::{CountingAllocator, Outcome, Property, Suite, table};
+use mnnn_core::autodiff::{Derived, Rec, TapeCell, Var};
 use mnnn_core::cell::{Cell, Diagnostic, Dims};
 use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
 use mnnn_core::{Layout, Result, Rng, Scalar, Tensors};
@@ -364,6 +365,64 @@ fn a_chunked_path_that_skips_steps_is_caught_by_chunked() {
 #[test]
 fn a_sign_error_in_the_gradient_is_caught_by_gradients() {
     caught("ctl-grad-sign", Property::Gradients, "parameter 'a'");
+}
+
+/// [`Leaky`]'s equations in tape operations: the derived reference its hand-written backward
+/// is checked against.
+#[derive(Clone, Debug)]
+struct LeakyTape(Leaky<OK>);
+
+impl TapeCell<f64> for LeakyTape {
+    fn dims(&self) -> Dims {
+        self.0.dims
+    }
+
+    fn param_layout(&self) -> Layout {
+        Cell::<f64>::param_layout(&self.0)
+    }
+
+    fn state_layout(&self) -> Layout {
+        Cell::<f64>::state_layout(&self.0)
+    }
+
+    fn init_params(&self, rng: &mut Rng, params: &mut Tensors<f64>) {
+        Cell::<f64>::init_params(&self.0, rng, params)
+    }
+
+    fn record_step(&self, r: &mut Rec<'_, f64>, x: Var, state: &mut [Var]) -> Var {
+        let (w, a, v) = (r.param(W), r.param(A), r.param(V));
+        let kept = r.mul_row(state[0], a);
+        let fresh = r.matmul(x, w);
+        state[0] = r.add(kept, fresh);
+        r.matmul(state[0], v)
+    }
+}
+
+fn derived_leaky(p: &LeakyParams, dims: Dims) -> Derived<LeakyTape> {
+    Derived(LeakyTape(Leaky {
+        dims,
+        hidden: p.hidden,
+    }))
+}
+
+#[test]
+fn a_correct_hand_backward_equals_the_derived_one() {
+    let outcome = Suite::new().check_derived::<Leaky<OK>, _>(derived_leaky);
+    assert_eq!(outcome, Outcome::Pass);
+}
+
+#[test]
+fn a_wrong_term_in_a_hand_backward_is_caught_against_the_derived_one() {
+    match Suite::new().check_derived::<Leaky<GRAD_SIGN>, _>(derived_leaky) {
+        Outcome::Fail(msg) => {
+            assert!(
+                msg.contains("parameter gradient 'a'") && msg.contains("minimal case: params"),
+                "{msg}"
+            );
+            println!("ctl-grad-sign / derived: {msg}");
+        }
+        other => panic!("a sign error in 'a' should fail, got {other:?}"),
+    }
 }
 
 #[test]

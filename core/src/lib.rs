@@ -7,6 +7,7 @@
 //! Nothing here knows any architecture; plugins implement [`registry::Architecture`] and
 //! [`register!`] themselves, and the `mnnn-zoo` crate links them all.
 
+pub mod autodiff;
 pub mod benchkit;
 pub mod budget;
 pub mod buf;

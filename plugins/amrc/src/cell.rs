@@ -21,10 +21,10 @@ const ECHO: usize = 1;
 pub struct AmrcCell<S> {
     dims: Dims,
     hidden: usize,
-    alpha: S,
-    beta: S,
+    pub(crate) alpha: S,
+    pub(crate) beta: S,
     /// The reference's lag-2 echo (state `p` holds `s_{t−2}`).
-    reference: bool,
+    pub(crate) reference: bool,
 }
 
 impl<S: Scalar> AmrcCell<S> {

@@ -14,7 +14,9 @@
 //! With `compat: "reference"` the cell computes the reference implementation's forward pass
 //! instead, whose echo reads two steps back (`s_t = n_t + β s_{t−2}`; the state gains
 //! `p = s_{t−1}`), so that models imported from reference files ([`import`]) run as they did
-//! there. Both modes are trained by full BPTT.
+//! there. Both modes are trained by full BPTT. The backward pass is hand-written;
+//! [`AmrcTape`] writes the same equations in core's tape operations, and the tests check the
+//! hand-written backward against the one core derives from it (within 1e-10, f64).
 //!
 //! The state is `(m, s)`: everything the next step reads, so a reset equals a freshly built
 //! model and a saved model continues exactly. Size: `2·hidden`. `W_h`, `b_h`, `W_o`, `b_o`
@@ -31,11 +33,13 @@
 //! ```
 
 mod cell;
+mod derived;
 mod import;
 mod naive;
 mod params;
 
 pub use cell::AmrcCell;
+pub use derived::AmrcTape;
 pub use import::import;
 pub use params::AmrcParams;
 
