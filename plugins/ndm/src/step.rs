@@ -9,6 +9,7 @@ use crate::consts::{
 };
 use crate::fast::{self, Fast};
 use mnnn_core::Scalar;
+use mnnn_core::kernels::Path;
 
 /// Widths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,10 +145,124 @@ fn affine<S: Scalar>(y: &mut [S], b: &[S], x: &[S], w: &[S]) {
     S::gemv_acc(y, x, w);
 }
 
+/// Column tile of [`gemv_pair`]: 64 accumulators (four AVX-512 or eight AVX2 registers in
+/// f32) stay in registers over every row of the matrices.
+const TILE: usize = 64;
+
+/// `y[j] += Σ_i x[i]·(w[i,j] + d[i,j])` for row-major `w`, `d` (`x.len() × y.len()`): the
+/// read through a fast weight `w0 + a` as one pass over both matrices. Each column sums its
+/// rows in order with separate multiplies and adds, so every build gives the same bits.
+#[inline(always)]
+pub(crate) fn gemv_pair<S: Scalar>(y: &mut [S], x: &[S], w: &[S], d: &[S]) {
+    let n = y.len();
+    assert!(
+        w.len() == x.len() * n && d.len() == w.len(),
+        "gemv_pair: matrix size"
+    );
+    let mut tiles = y.chunks_exact_mut(TILE);
+    for (t, yt) in (&mut tiles).enumerate() {
+        let s = t * TILE;
+        let mut acc: [S; TILE] = (&*yt).try_into().expect("tile");
+        for (i, &xi) in x.iter().enumerate() {
+            let wr: &[S; TILE] = w[i * n + s..][..TILE].try_into().expect("tile");
+            let dr: &[S; TILE] = d[i * n + s..][..TILE].try_into().expect("tile");
+            for k in 0..TILE {
+                acc[k] += xi * (wr[k] + dr[k]);
+            }
+        }
+        yt.copy_from_slice(&acc);
+    }
+    let rest = tiles.into_remainder();
+    let s = n - rest.len();
+    for (i, &xi) in x.iter().enumerate() {
+        let (wr, dr) = (&w[i * n + s..(i + 1) * n], &d[i * n + s..(i + 1) * n]);
+        for ((yj, &wv), &dv) in rest.iter_mut().zip(wr).zip(dr) {
+            *yj += xi * (wv + dv);
+        }
+    }
+}
+
 /// One step: reads `x` (`I`), advances `st`, writes `y` (`O`); fills `rec` (one record row)
-/// when given.
+/// when given. Runs the widest build of the step the selected kernel path allows.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward<S: Scalar>(
+    c: &Consts<S>,
+    s: Shape,
+    p: &ParamView<'_, S>,
+    x: &[S],
+    st: SeqState<'_, S>,
+    sc: &mut Scratch<S>,
+    y: &mut [S],
+    rec: Option<&mut [S]>,
+) {
+    forward_on(Path::selected(), c, s, p, x, st, sc, y, rec)
+}
+
+/// [`forward`] on the build for `path` (one the CPU has): the same body compiled with
+/// AVX-512F, with AVX2+FMA or for the baseline. Its loops are elementwise or sum in a fixed
+/// order without fused multiply-adds, so the builds agree bit for bit.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward_on<S: Scalar>(
+    path: Path,
+    c: &Consts<S>,
+    s: Shape,
+    p: &ParamView<'_, S>,
+    x: &[S],
+    st: SeqState<'_, S>,
+    sc: &mut Scratch<S>,
+    y: &mut [S],
+    rec: Option<&mut [S]>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn w512<S: Scalar>(
+            c: &Consts<S>,
+            s: Shape,
+            p: &ParamView<'_, S>,
+            x: &[S],
+            st: SeqState<'_, S>,
+            sc: &mut Scratch<S>,
+            y: &mut [S],
+            rec: Option<&mut [S]>,
+        ) {
+            forward_impl(c, s, p, x, st, sc, y, rec)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn w256<S: Scalar>(
+            c: &Consts<S>,
+            s: Shape,
+            p: &ParamView<'_, S>,
+            x: &[S],
+            st: SeqState<'_, S>,
+            sc: &mut Scratch<S>,
+            y: &mut [S],
+            rec: Option<&mut [S]>,
+        ) {
+            forward_impl(c, s, p, x, st, sc, y, rec)
+        }
+        assert!(
+            path.is_available(),
+            "kernel path {path:?} missing on this CPU"
+        );
+        match path {
+            // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked just above).
+            Path::Avx512 => return unsafe { w512(c, s, p, x, st, sc, y, rec) },
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            Path::Avx2 => return unsafe { w256(c, s, p, x, st, sc, y, rec) },
+            Path::Portable => {}
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = path;
+    forward_impl(c, s, p, x, st, sc, y, rec)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn forward_impl<S: Scalar>(
     c: &Consts<S>,
     s: Shape,
     p: &ParamView<'_, S>,
@@ -167,11 +282,10 @@ pub(crate) fn forward<S: Scalar>(
     row[layout.f(F::Post0)].copy_from_slice(st.post);
 
     // Input and recurrent drives through the fast weights w0 + a.
-    affine(&mut sc.u, p.b_h, x, p.w_in);
-    S::gemv_acc(&mut sc.u, x, st.a);
+    sc.u.copy_from_slice(p.b_h);
+    gemv_pair(&mut sc.u, x, p.w_in, st.a);
     sc.r.fill(S::zero());
-    S::gemv_acc(&mut sc.r, st.h, p.w_h);
-    S::gemv_acc(&mut sc.r, st.h, st.b);
+    gemv_pair(&mut sc.r, st.h, p.w_h, st.b);
 
     if c.write == Write::Before {
         // ndm.c: Mf[m,i] ← γ Mf[m,i] + k_m h_i V[i,m], from the previous state.
@@ -281,5 +395,127 @@ pub(crate) fn trace<S: Scalar>(c: &Consts<S>, raw: S) -> S {
         raw.max(S::zero()).min(S::from_f64(LIM_TRACE))
     } else {
         raw
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{NdmParams, Variant};
+    use mnnn_core::reference::Compat;
+
+    fn vals(n: usize, salt: usize) -> Vec<f32> {
+        (0..n)
+            .map(|k| (((k * 37 + salt * 11) % 23) as f32 - 11.0) / 17.0)
+            .collect()
+    }
+
+    /// The tiled pass is the plain row-ordered sum of `x·(w + d)`, tiles and remainder alike.
+    #[test]
+    fn gemv_pair_is_the_row_ordered_sum() {
+        for (rows, n) in [(5, 70), (3, 64), (2, 7), (9, 128)] {
+            let (x, w, d, y0) = (
+                vals(rows, 1),
+                vals(rows * n, 2),
+                vals(rows * n, 3),
+                vals(n, 4),
+            );
+            let mut y = y0.clone();
+            gemv_pair(&mut y, &x, &w, &d);
+            let mut want = y0;
+            for i in 0..rows {
+                for j in 0..n {
+                    want[j] += x[i] * (w[i * n + j] + d[i * n + j]);
+                }
+            }
+            assert_eq!(y, want, "{rows} x {n}");
+        }
+    }
+
+    /// Every build of the step the CPU has gives the portable build's bits, for every variant
+    /// and mode, over a few steps with a record.
+    #[test]
+    fn every_build_of_the_step_gives_the_same_bits() {
+        let sh = Shape {
+            i: 3,
+            h: 70,
+            m: 5,
+            o: 2,
+        };
+        for variant in [Variant::Original, Variant::Clamped, Variant::Momentum] {
+            for compat in [Compat::Design, Compat::Reference] {
+                let c = Consts::<f32>::new(&NdmParams {
+                    variant,
+                    compat,
+                    ..Default::default()
+                });
+                let (ih, hh, mh) = (sh.i * sh.h, sh.h * sh.h, sh.m * sh.h);
+                let (w_in, w_h, b_h, eta) =
+                    (vals(ih, 1), vals(hh, 2), vals(sh.h, 3), vals(sh.h, 4));
+                let (q, k, v) = (vals(sh.h * sh.m, 5), vals(sh.h * sh.m, 6), vals(hh, 7));
+                let (w_out, b_out) = (vals(sh.h * sh.o, 8), vals(sh.o, 9));
+                let v = if c.write == Write::Before {
+                    &v[..sh.h * sh.m]
+                } else {
+                    &v[..]
+                };
+                let (k, v): (&[f32], &[f32]) = if c.write == Write::Never {
+                    (&[], &[])
+                } else {
+                    (&k, v)
+                };
+                let pv = ParamView {
+                    w_in: &w_in,
+                    w_h: &w_h,
+                    b_h: &b_h,
+                    eta_in: &eta,
+                    eta_h: &eta,
+                    q: &q,
+                    k,
+                    v,
+                    w_out: &w_out,
+                    b_out: &b_out,
+                };
+                let run = |path: Path| {
+                    let sizes = [sh.h, sh.h, sh.h, mh, ih, hh, ih, hh, ih, hh];
+                    let mut st: Vec<Vec<f32>> = sizes
+                        .iter()
+                        .enumerate()
+                        .map(|(n, &len)| vals(len, 10 + n))
+                        .collect();
+                    let (mut sc, mut y) = (Scratch::default(), vec![0.0; sh.o]);
+                    let mut rec = vec![0.0; Rec::new(&c, sh).width];
+                    let mut out = Vec::new();
+                    for t in 0..3 {
+                        let [h, pre, post, m, a, b, pa, pb, va, vb] = &mut st[..] else {
+                            unreachable!()
+                        };
+                        let seq = SeqState {
+                            h,
+                            pre,
+                            post,
+                            m,
+                            a,
+                            b,
+                            pa,
+                            pb,
+                            va,
+                            vb,
+                        };
+                        let x = vals(sh.i, 20 + t);
+                        forward_on(path, &c, sh, &pv, &x, seq, &mut sc, &mut y, Some(&mut rec));
+                        out.extend_from_slice(&y);
+                        out.extend_from_slice(&rec);
+                    }
+                    (out, st)
+                };
+                let want = run(Path::Portable);
+                for path in [Path::Avx2, Path::Avx512] {
+                    if path.is_available() {
+                        assert!(run(path) == want, "{variant:?}/{compat:?} on {path:?}");
+                    }
+                }
+            }
+        }
     }
 }
