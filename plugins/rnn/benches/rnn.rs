@@ -4,10 +4,10 @@
 //! of the inputs). Items are tokens (steps × sequences), so divan's throughput is tokens/s.
 //! `benches/torch_rnn.py` runs the same work in PyTorch.
 //!
-//! Run with `cargo bench -p mnnn-rnn`. Everything runs on the calling thread except the
-//! LSTM's steps at batch 1, which take two threads when rayon's pool has two or more (by
-//! default one per CPU): `RAYON_NUM_THREADS=1 cargo bench -p mnnn-rnn` times the one-thread
-//! path, to compare with `benches/torch_rnn.py --threads 1`.
+//! Run with `cargo bench -p mnnn-rnn` (one thread, to compare with `benches/torch_rnn.py
+//! --threads 1`), and `RAYON_NUM_THREADS=2 cargo bench -p mnnn-rnn`, where the LSTM's steps
+//! at batch 1 take two threads (to compare with `--threads 2`); everything else runs on the
+//! calling thread.
 
 use divan::Bencher;
 use divan::counter::ItemsCount;

@@ -5,8 +5,9 @@
 //! reads the same clock). Prints the fastest and the median of the repeats.
 //!
 //! The thread's clock cannot see a second thread, so this times the one-thread path: rayon's
-//! pool is set to one thread, which keeps the LSTM's batch-1 steps on the calling thread (see
-//! `cargo bench -p mnnn-rnn` for the two-thread figures, by the wall clock).
+//! pool is set to one thread, which keeps the LSTM's batch-1 steps on the calling thread even
+//! under `RAYON_NUM_THREADS=2` (see `cargo bench -p mnnn-rnn` for the two-thread figures, by
+//! the wall clock).
 //!
 //! ```sh
 //! cargo run --release -p mnnn-rnn --example cpu_time -- 5    # repeats (default 5)

@@ -18,9 +18,9 @@
 //!
 //! At batch 1 a step is one row times `W_hh`, bound by streaming the matrix from L2; the
 //! LSTM's steps then run on a layout packed by hidden units, one product per step with the
-//! gate arithmetic right after it, and, when rayon's pool has two threads or more, on two
-//! threads that each keep half of `W_hh` in their core's L2 and meet once per step, with
-//! results bit for bit those of one thread.
+//! gate arithmetic right after it, and, when `RAYON_NUM_THREADS` asks for two threads or
+//! more, on two threads that each keep half of `W_hh` in their core's L2 and meet once per
+//! step, with results bit for bit those of one thread.
 //!
 //! A model saved from PyTorch is read by [`import_torch`] (`mnnn import --from torch`).
 //!

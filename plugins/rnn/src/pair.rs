@@ -7,6 +7,7 @@
 //! spun for long yields its core, so a loaded machine slows the pair down but is not stalled
 //! by it.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
@@ -18,15 +19,32 @@ pub(crate) const MIN_HIDDEN: usize = 128;
 const SPINS: u32 = 1 << 14;
 
 /// How many threads a batch-`b` window of a width-`h` layer runs on: two when the batch is 1,
-/// the layer wide enough, the thread pool (`RAYON_NUM_THREADS`, else the CPU count) has two
-/// threads or more, and the caller is not itself one of the pool's workers (which would then
+/// the layer wide enough, `RAYON_NUM_THREADS` asks for two threads or more (and rayon's pool
+/// has them), and the caller is not itself one of the pool's workers (which would then
 /// compete with the pair for the cores).
+///
+/// Opt-in rather than the pool's default: on this project's 2-core machine under a load
+/// average of 11–15 (other builds), a pair meeting every couple of microseconds waited for
+/// whichever thread the scheduler had parked, and a 1024-step window took 0.7–1.3 s instead
+/// of the one thread's 12 ms; a program on a busy machine must not meet that by default.
 pub(crate) fn threads(b: usize, h: usize) -> usize {
     let pair = b == 1
         && h >= MIN_HIDDEN
+        && asked()
         && rayon::current_thread_index().is_none()
         && rayon::current_num_threads() >= 2;
     if pair { 2 } else { 1 }
+}
+
+/// Whether `RAYON_NUM_THREADS` is set to 2 or more (read once per process, as rayon does).
+fn asked() -> bool {
+    static ASKED: OnceLock<bool> = OnceLock::new();
+    *ASKED.get_or_init(|| {
+        std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .is_some_and(|n| n >= 2)
+    })
 }
 
 /// A counter alone on its cache line, so that one thread's writes do not slow the other's
