@@ -35,8 +35,10 @@ use std::any::TypeId;
 use std::cell::Cell;
 use std::thread::LocalKey;
 
+mod row;
 mod vector;
 
+pub use row::row_panels;
 use vector::{Lanes, Vector};
 
 /// From this many multiply-adds (`m·k·n`) on, with `k` at least [`LARGE_K`], [`gemm`] uses

@@ -15,7 +15,7 @@ mod gemv;
 mod tanh;
 
 pub use dispatch::{ENV_VAR, Path};
-pub use gemm::{gemm, gemm_from, gemm_with};
+pub use gemm::{gemm, gemm_from, gemm_with, row_panels};
 pub use gemv::{gemm_rows_acc_f32, gemm_rows_acc_f64, gemv_acc_f32, gemv_acc_f64};
 pub use tanh::{tanh_f32, tanh_f64};
 

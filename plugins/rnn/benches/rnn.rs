@@ -4,7 +4,10 @@
 //! of the inputs). Items are tokens (steps × sequences), so divan's throughput is tokens/s.
 //! `benches/torch_rnn.py` runs the same work in PyTorch.
 //!
-//! Run with `cargo bench -p mnnn-rnn` (one thread: nothing here is parallel).
+//! Run with `cargo bench -p mnnn-rnn` (one thread, to compare with `benches/torch_rnn.py
+//! --threads 1`), and `RAYON_NUM_THREADS=2 cargo bench -p mnnn-rnn`, where the LSTM's steps
+//! at batch 1 take two threads (to compare with `--threads 2`); everything else runs on the
+//! calling thread.
 
 use divan::Bencher;
 use divan::counter::ItemsCount;

@@ -4,6 +4,11 @@
 //! other work can still compare us with PyTorch (`benches/torch_rnn.py --cpu-time`, which
 //! reads the same clock). Prints the fastest and the median of the repeats.
 //!
+//! The thread's clock cannot see a second thread, so this times the one-thread path: rayon's
+//! pool is set to one thread, which keeps the LSTM's batch-1 steps on the calling thread even
+//! under `RAYON_NUM_THREADS=2` (see `cargo bench -p mnnn-rnn` for the two-thread figures, by
+//! the wall clock).
+//!
 //! ```sh
 //! cargo run --release -p mnnn-rnn --example cpu_time -- 5    # repeats (default 5)
 //! ```
@@ -41,6 +46,10 @@ fn main() {
         Some(a) => a.parse().expect("the argument is a number of repeats"),
         None => 5,
     };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()
+        .expect("rayon's pool is not built before main");
     println!("model  batch      pass  cpu ms (min)  cpu ms (median)     tokens/s");
     for (name, kind) in [("lstm", Kind::Lstm), ("gru", Kind::Gru)] {
         for b in [1, 32] {

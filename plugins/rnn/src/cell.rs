@@ -5,7 +5,7 @@
 use crate::lstm::{self, Grads, Shape, Weights};
 use crate::params::RnnParams;
 use crate::tape::{Back, LayerTape, Tape, sized, transpose_into};
-use crate::{gru, mat};
+use crate::{gru, mat, pair, row};
 use mnnn_core::cell::{Cell, Diagnostic, Dims, mean_abs};
 use mnnn_core::{Layout, Rng, Scalar, Tensors, init};
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
@@ -14,6 +14,10 @@ use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3, Axis};
 /// product is a real matrix product, few enough that the chunk's gates stay in L2 beside
 /// `W_hh`.
 const CHUNK_ROWS: usize = 128;
+
+/// Steps per chunk of an inference window at batch 1 on two threads: each chunk starts the
+/// second thread once, so chunks are longer than [`CHUNK_ROWS`].
+const PAIR_CHUNK_STEPS: usize = 512;
 
 /// Steps from which a window packs `W_hh` for its products (the copy costs about one step).
 const PACK_STEPS: usize = 4;
@@ -97,13 +101,20 @@ impl RnnCell {
         p: &'a Tensors<S>,
         k: usize,
         w_hh_packed: Option<&'a [S]>,
+        threads: Option<usize>,
     ) -> Weights<'a, S> {
+        // At batch 1 (`threads` given), the packed copy is the LSTM's unit layout.
+        let (w_hh_packed, units) = match (w_hh_packed, threads) {
+            (Some(wp), Some(n)) => (None, Some((wp, n))),
+            (wp, _) => (wp, None),
+        };
         Weights {
             w_ih: p.slice(4 * k),
             w_hh: p.slice(4 * k + 1),
             b_ih: p.slice(4 * k + 2),
             b_hh: p.slice(4 * k + 3),
             w_hh_packed,
+            units,
         }
     }
 
@@ -135,15 +146,22 @@ impl RnnCell {
         layers.resize_with(self.layers, LayerTape::default);
         let gh = self.kind.gates() * h;
         let pack = t >= PACK_STEPS;
+        // The LSTM's batch-1 steps: `W_hh` packed by units, and one thread or two.
+        let single = (pack && b == 1 && self.kind == Kind::Lstm).then(|| pair::threads(b, h));
         if pack {
             packed.resize_with(self.layers, Vec::new);
             for (k, wp) in packed.iter_mut().enumerate() {
                 let w_hh = p.slice(4 * k + 1);
-                mat::pack(wp, h, gh, |i, j| w_hh[i * gh + j]);
+                match single {
+                    Some(_) => row::pack_units(wp, w_hh, h),
+                    None => mat::pack(wp, h, gh, |i, j| w_hh[i * gh + j]),
+                }
             }
         }
         let chunk = if record {
             t
+        } else if single == Some(2) {
+            PAIR_CHUNK_STEPS
         } else {
             (CHUNK_ROWS / b.max(1)).max(1)
         };
@@ -166,7 +184,7 @@ impl RnnCell {
                 sized(&mut lt.hs, (n + 1) * bh);
                 lt.hs[..bh].copy_from_slice(state.slice(c * k));
                 let sh = self.shape(k, n, b);
-                let w = self.weights(p, k, pack.then(|| &packed[k][..]));
+                let w = self.weights(p, k, pack.then(|| &packed[k][..]), single);
                 match self.kind {
                     Kind::Lstm => {
                         sized(&mut lt.cs, (n + 1) * bh);
@@ -189,7 +207,7 @@ impl RnnCell {
         }
         if record {
             for (k, lt) in layers.iter_mut().enumerate() {
-                let w = self.weights(p, k, None);
+                let w = self.weights(p, k, None, None);
                 mat::pack(&mut lt.w_hh_t, gh, h, |i, j| w.w_hh[j * gh + i]);
                 transpose_into(&mut lt.w_ih_t, w.w_ih, self.n_in(k), gh);
             }
@@ -379,7 +397,8 @@ impl<S: Scalar> Cell<S> for RnnCell {
             match self.kind {
                 Kind::Lstm => {
                     let mut dc = dstate.slice(c * k + 1).to_vec();
-                    lstm::backward(x, sh, lt, dh_above, &mut dh, &mut dc, dg, g, dx);
+                    let threads = pair::threads(b, h);
+                    lstm::backward(x, sh, lt, dh_above, &mut dh, &mut dc, dg, g, dx, threads);
                     dstate.slice_mut(c * k + 1).copy_from_slice(&dc);
                 }
                 Kind::Gru => gru::backward(x, sh, lt, dh_above, &mut dh, dg, dgh, g, dx),

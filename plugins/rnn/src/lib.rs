@@ -16,6 +16,12 @@
 //! `tanh` (σ(v) = ½ + ½·tanh(v/2)). Backward, the weight gradients are one product each over
 //! every step of the window. Nothing is allocated per step.
 //!
+//! At batch 1 a step is one row times `W_hh`, bound by streaming the matrix from L2; the
+//! LSTM's steps then run on a layout packed by hidden units, one product per step with the
+//! gate arithmetic right after it, and, when `RAYON_NUM_THREADS` asks for two threads or
+//! more, on two threads that each keep half of `W_hh` in their core's L2 and meet once per
+//! step, with results bit for bit those of one thread.
+//!
 //! A model saved from PyTorch is read by [`import_torch`] (`mnnn import --from torch`).
 //!
 //! ```
@@ -34,7 +40,9 @@ mod import;
 mod lstm;
 mod mat;
 pub mod naive;
+mod pair;
 mod params;
+mod row;
 mod tape;
 
 pub use cell::{Kind, RnnCell};

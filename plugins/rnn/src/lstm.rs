@@ -13,6 +13,7 @@
 //! are then one product each over every step of the window.
 
 use crate::mat::{mul, mul_acc, mul_acc_packed, mul_any, mul_t_acc, sum_rows_acc};
+use crate::row;
 use crate::tape::{LayerTape, sized};
 use mnnn_core::Scalar;
 
@@ -38,6 +39,9 @@ pub(crate) struct Weights<'a, S> {
     /// `W_hh` packed by [`pack`](crate::mat::pack), when the window is long enough to repay
     /// the copy.
     pub w_hh_packed: Option<&'a [S]>,
+    /// At batch 1, `W_hh` packed by [`pack_units`](crate::row::pack_units) instead, and the
+    /// number of threads (1 or 2) the steps run on.
+    pub units: Option<(&'a [S], usize)>,
 }
 
 impl<S: Scalar> Weights<'_, S> {
@@ -66,6 +70,11 @@ pub(crate) fn forward<S: Scalar>(x: &[S], sh: Shape, w: &Weights<S>, lt: &mut La
         for ((v, a), c) in row.iter_mut().zip(w.b_ih).zip(w.b_hh) {
             *v += *a + *c;
         }
+    }
+    if let Some((wu, threads)) = w.units {
+        debug_assert_eq!(b, 1, "the unit layout is the batch-1 step's");
+        row::forward(t, h, wu, lt, threads);
+        return;
     }
     let half = S::from_f64(0.5);
     for s in 0..t {
@@ -121,7 +130,8 @@ pub(crate) struct Grads<'a, S> {
 
 /// The backward pass of [`forward`]. `dh_out` is `∂L/∂h_t` from above (`T·B × H`); `dh` and
 /// `dc` hold `∂L/∂(h, c)` after the window on entry and before it on return; `dg` is work
-/// space; `dx` (`T·B × in`), when given, receives `∂L/∂x_t`.
+/// space; `dx` (`T·B × in`), when given, receives `∂L/∂x_t`. At batch 1 the steps run on
+/// `threads` threads (see [`row`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward<S: Scalar>(
     x: &[S],
@@ -133,12 +143,16 @@ pub(crate) fn backward<S: Scalar>(
     dg: &mut Vec<S>,
     grads: Grads<S>,
     dx: Option<&mut [S]>,
+    threads: usize,
 ) {
     let Shape { t, b, n_in, h } = sh;
     let (g, rows, bh) = (4 * h, t * b, b * h);
     sized(dg, rows * g);
     let one = S::one();
-    for s in (0..t).rev() {
+    if b == 1 {
+        row::backward(t, h, lt, &lt.w_hh_t, dh_out, dh, dc, dg, threads);
+    }
+    for s in (0..t).rev().filter(|_| b != 1) {
         for (d, o) in dh.iter_mut().zip(&dh_out[s * bh..(s + 1) * bh]) {
             *d += *o;
         }

@@ -15,7 +15,7 @@ use ndarray::{ArrayView2, ArrayViewMut2, ShapeBuilder};
 /// Columns per panel of a packed recurrent matrix. A multiple of every path's column block
 /// (64 f32 lanes on AVX-512), though any width would do: the kernel's sum for an output
 /// depends only on its row and column of the operands, never on the blocking.
-const PANEL: usize = 64;
+pub(crate) const PANEL: usize = 64;
 
 /// `y = β·y + x · w` on the row-exact kernel: `x` is `rows × k`, `w` is `k × n`, `y` is
 /// `rows × n`; with `β = 0`, `y` is not read.
