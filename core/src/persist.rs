@@ -117,6 +117,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut tmp = crate::tempfiles::TempFile::create(&dir, &name)?;
         tmp.file.write_all(bytes)?;
         tmp.file.sync_all()?;
+        tmp.pause_if_asked();
         std::fs::rename(&tmp.path, path)?;
         // Make the rename itself durable where the platform allows syncing a directory.
         if let Ok(d) = std::fs::File::open(&dir) {

@@ -2,14 +2,28 @@
 //! `.NAME.tmpPID-N` next to their target, registered while they exist so that a process
 //! stopped by a signal can remove them ([`remove_all`]), and removed by a later save to the
 //! same target once the process that made them is gone ([`remove_stale`]).
+//!
+//! For tests of that clean-up, the environment variable [`PAUSE_VAR`] holds a full temporary
+//! file open for that many milliseconds before it is renamed, so that a test can signal or
+//! kill a `mnnn` process at that moment rather than race a save of a few microseconds. It
+//! changes no byte written; unset (or not a number) it costs one environment look-up a save.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Milliseconds [`TempFile::pause_if_asked`] waits with the temporary file full and not yet
+/// renamed: a hook for tests of interrupted saves.
+pub const PAUSE_VAR: &str = "MNNN_TEST_SAVE_PAUSE_MS";
 
 /// Temporary files this process has created and not yet renamed or removed.
 static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Set by [`remove_all`]: the process is ending, and a save that starts after the clean-up
+/// must not create a file that nothing would remove.
+static CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// A temporary file being written; deregistered (and removed if it still exists) on drop.
 pub(crate) struct TempFile {
@@ -28,18 +42,31 @@ impl TempFile {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!("{}{}-{n}", prefix(name), std::process::id()));
-        // Registered before it exists, so no moment is left in which a signal could strand it.
-        lock().push(path.clone());
-        match std::fs::OpenOptions::new()
+        // Created and registered under the lock `remove_all` takes: a signal's clean-up
+        // either sees this file or runs before it, and then refuses it.
+        let mut live = lock();
+        if CLOSED.load(Ordering::SeqCst) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "the program is being interrupted",
+            ));
+        }
+        let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&path)
+            .open(&path)?;
+        live.push(path.clone());
+        Ok(TempFile { path, file })
+    }
+
+    /// Waits [`PAUSE_VAR`] milliseconds if that variable is set: called with the file written
+    /// and synced, before the rename.
+    pub(crate) fn pause_if_asked(&self) {
+        if let Some(ms) = std::env::var(PAUSE_VAR)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
         {
-            Ok(file) => Ok(TempFile { path, file }),
-            Err(e) => {
-                forget(&path);
-                Err(e)
-            }
+            std::thread::sleep(Duration::from_millis(ms));
         }
     }
 }
@@ -63,9 +90,14 @@ fn forget(path: &Path) {
 
 /// Removes every temporary file this process is writing. For a handler of SIGINT/SIGTERM run
 /// on an ordinary thread just before the process exits (it takes a lock, so not from inside
-/// a signal handler). Returns how many were removed.
+/// a signal handler). Saves that start after it fail instead of leaving a file behind.
+/// Returns how many were removed.
 pub fn remove_all() -> usize {
-    let paths = std::mem::take(&mut *lock());
+    let paths = {
+        let mut live = lock();
+        CLOSED.store(true, Ordering::SeqCst);
+        std::mem::take(&mut *live)
+    };
     paths
         .iter()
         .filter(|p| std::fs::remove_file(p).is_ok())

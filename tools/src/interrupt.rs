@@ -30,6 +30,9 @@ pub fn on_interrupt(last_words: impl FnOnce() + Send + 'static) {
                 std::thread::sleep(Duration::from_millis(100));
             }
             last_words();
+            // These handlers replace the one `main` installs, so its clean-up is done here:
+            // a save the signal interrupted must not leave its temporary file.
+            mnnn_core::tempfiles::remove_all();
             std::process::exit(130);
         });
     }

@@ -347,6 +347,29 @@ fn duplicate_columns_and_overflowing_outputs_are_refused() {
         1,
     );
     assert!(err.contains("names column 'x' more than once"), "{err}");
+    let cfg = write(d, "c.ron", "(model: \"amrc\", params: (hidden: 2))");
+    let out = d.join("twice.safetensors");
+    let err = fails(
+        &[
+            "train",
+            "--config",
+            arg(&cfg),
+            "--data",
+            arg(&data),
+            "--inputs",
+            "x,x",
+            "--targets",
+            "y",
+            "--out",
+            arg(&out),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("s.csv: column 'x' is asked for twice"),
+        "{err}"
+    );
+    assert!(!out.exists());
 
     // Finite weights whose products overflow f32: a linear model with a huge gain.
     let io = mnnn_core::IoSpec::regression(1, 1);
@@ -372,4 +395,68 @@ fn duplicate_columns_and_overflowing_outputs_are_refused() {
         err.contains("s.csv: line 2: the model's output is inf"),
         "{err}"
     );
+}
+
+/// The temporary files in `dir` of saves to `name` by process `pid`.
+fn temporaries(dir: &Path, name: &str, pid: Option<u32>) -> Vec<PathBuf> {
+    let prefix = match pid {
+        Some(pid) => format!(".{name}.tmp{pid}-"),
+        None => format!(".{name}.tmp"),
+    };
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_save_stopped_by_a_signal_leaves_the_old_file_whole_and_no_temporary_file() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("m.safetensors");
+    ok(&import_args(
+        &write(d, "old.bin", reference_file(0.4)),
+        &out,
+        "1",
+    ));
+    let old = std::fs::read(&out).unwrap();
+    // A save of other weights, held open by the test hook once its temporary file is full.
+    let new = write(d, "new.bin", reference_file(0.3));
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGKILL] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mnnn"))
+            .args(import_args(&new, &out, "1"))
+            .env(mnnn_core::tempfiles::PAUSE_VAR, "60000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while temporaries(d, "m.safetensors", Some(child.id())).is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(60), "no save began");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let pid = libc::pid_t::try_from(child.id()).unwrap();
+        // SAFETY: `kill` on the PID of our own child, which has not been waited for.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        let status = child.wait().unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), old, "signal {signal}");
+        let left = temporaries(d, "m.safetensors", None);
+        if signal == libc::SIGKILL {
+            // Nothing runs on SIGKILL: its file stays, for the next save to remove.
+            assert_eq!(status.signal(), Some(signal));
+            assert_eq!(left.len(), 1, "{left:?}");
+        } else {
+            assert_eq!(status.code(), Some(130), "signal {signal}");
+            assert!(left.is_empty(), "signal {signal} left {left:?}");
+        }
+    }
+    // The next save removes the file of the killed process and completes.
+    ok(&import_args(&new, &out, "1"));
+    assert!(temporaries(d, "m.safetensors", None).is_empty());
+    assert_ne!(std::fs::read(&out).unwrap(), old);
 }
