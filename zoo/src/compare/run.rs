@@ -215,6 +215,11 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
     // Every search runs before any seed run (a row's seeds wait for its search), the
     // costliest rows' first, so their seeds join the pool early; the seeds then go longest
     // first.
+    // Searches rank above every seed run (whose priority is its estimated seconds) by a
+    // constant offset, and among themselves by the row's share of the largest row's work:
+    // the shares stay within one, where the offset's float keeps their differences.
+    const SEARCH_FIRST: f64 = 1e6;
+    let most_work = row_work.iter().cloned().fold(f64::MIN_POSITIVE, f64::max);
     let mut initial = Vec::new();
     for (row, c) in names.iter().enumerate() {
         let search: Vec<_> = jobs_of(&c.label)
@@ -232,7 +237,7 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
                 seed,
                 lr,
             };
-            (1e30 + row_work[row], job)
+            (SEARCH_FIRST + row_work[row] / most_work, job)
         }));
     }
     parallel::run_pool(
