@@ -30,10 +30,16 @@ fn an_interrupted_comparison_keeps_and_shows_its_runs_and_resumes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the learning-rate search (3 runs) to be on disk, then interrupt.
+    // Wait for amrc's learning-rate search (3 runs) to be on disk, then interrupt. The
+    // searches of both rows run first, in an order set by their estimated cost.
     let jsonl = out.join("compare.jsonl");
     let start = Instant::now();
-    while std::fs::read_to_string(&jsonl).map_or(0, |t| t.lines().count()) < 4 {
+    let amrc_searches = |t: String| {
+        t.lines()
+            .filter(|l| l.contains(r#""entry":"amrc","#) && l.contains(r#""kind":"Search""#))
+            .count()
+    };
+    while std::fs::read_to_string(&jsonl).map_or(0, amrc_searches) < 3 {
         assert!(
             start.elapsed() < Duration::from_secs(120),
             "no run finished"

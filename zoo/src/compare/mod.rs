@@ -355,6 +355,23 @@ mod tests {
     }
 
     #[test]
+    fn the_costliest_rows_search_starts_first() {
+        let t = Task::named("sines", false).unwrap();
+        // linear is listed first but has far fewer parameters than amrc.
+        let mut c = CompareConfig::new(vec!["linear".into(), "amrc".into()], t);
+        c.seeds = 1;
+        c.budget = Budget::Updates(5);
+        let mut started = Vec::new();
+        compare(&c, &mut |e| {
+            if let Event::Started { entry, stage } = e {
+                started.push(format!("{entry} {stage}"));
+            }
+        })
+        .unwrap();
+        assert_eq!(started[0], "amrc lr 0.003", "{started:?}");
+    }
+
+    #[test]
     fn a_small_comparison_has_a_row_per_entry_plus_the_baselines() {
         let t = Task::named("sines", false).unwrap();
         let mut c = CompareConfig::new(vec!["amrc".into()], t);

@@ -12,6 +12,18 @@ use mnnn_core::Result;
 use std::cell::RefCell;
 use std::time::Instant;
 
+/// One run for the pool: a row's search run at a rate, or its seed run (at a sweep point)
+/// at the rate its search picked.
+struct Job {
+    /// Index of the row in the comparison.
+    row: usize,
+    kind: RunKind,
+    /// Sweep point, if the task is a sweep.
+    point: Option<usize>,
+    seed: u64,
+    lr: f64,
+}
+
 /// Tokens one update trains on, for the work estimate.
 fn tokens_per_update(data: &TaskData, budget: Budget) -> f64 {
     let cfg = train_config(data, budget, 0.01, 0);
@@ -126,91 +138,146 @@ pub fn compare(cfg: &CompareConfig, progress: &mut dyn FnMut(&Event)) -> Result<
             Ok((c.label.clone(), jobs_of(&c.label).len(), w))
         })
         .collect::<Result<Vec<_>>>()?;
+    let row_work: Vec<f64> = work.iter().map(|w| w.2).collect();
     progress(&Event::Plan {
         header: header.clone(),
         work,
     });
-    // Both of `run_all`'s callbacks report, one at a time, on this thread.
+    // The pool's callbacks report, one at a time, on this thread.
     let progress = RefCell::new(progress);
+    let point_x = |p: Option<usize>| p.and_then(|p| sweep.as_ref().map(|(_, pts)| pts[p].0));
+    let run = |job: &Job| -> Result<RunRecord> {
+        let contender = &names[job.row];
+        let data = match job.point {
+            Some(p) => &sweep_data[p][job.seed as usize],
+            None => &base[job.seed as usize],
+        };
+        let start = Instant::now();
+        let outcome = train(contender, data, cfg.budget, job.lr, job.seed)?;
+        let model = outcome.as_ref().map(|(m, _)| m.as_ref());
+        // A search run without a sweep is also seed 0's result at its rate; with a sweep
+        // only its validation loss matters.
+        let mut sc = if job.kind == RunKind::Seed || sweep.is_none() {
+            scores(model, data)?
+        } else {
+            Vec::new()
+        };
+        if let (Some(x), true) = (point_x(job.point), job.kind == RunKind::Seed) {
+            // At a sweep point the point's own test set is the score.
+            sc.truncate(1);
+            sc[0].x = Some(x);
+            sc[0].label = x.to_string();
+        }
+        Ok(RunRecord {
+            entry: contender.label.clone(),
+            family: contender.entry.family.to_string(),
+            kind: job.kind,
+            seed: job.seed,
+            learning_rate: job.lr,
+            x: point_x(job.point),
+            val_loss: outcome.as_ref().map(|(_, r)| r.best_loss),
+            scores: sc,
+            seconds: start.elapsed().as_secs_f64(),
+            solo: None,
+        })
+    };
     let mut records: Vec<RunRecord> = cfg.done.clone();
+    // A row's seed runs, once its search has picked the rate, each with its estimated cost:
+    // the search runs' mean seconds scaled by the length of the point's sequences (a sweep
+    // point's runs train on sequences of their own length).
+    let longest = |d: &TaskData| d.train.sequences.iter().map(|s| s.len()).max().unwrap_or(1);
+    let base_len = longest(&base[0]) as f64;
+    let seeds_of = |row: usize, records: &[RunRecord]| -> Result<Vec<(f64, Job)>> {
+        let label = &names[row].label;
+        let lr = chosen_lr(&header, records, label)?.expect("every rate was run");
+        let searched: Vec<f64> = records
+            .iter()
+            .filter(|r| &r.entry == label && r.kind == RunKind::Search)
+            .map(|r| r.seconds)
+            .collect();
+        let secs = searched.iter().sum::<f64>() / searched.len().max(1) as f64;
+        Ok(jobs_of(label)
+            .into_iter()
+            .filter(|j| j.0 == RunKind::Seed)
+            .map(|(kind, point, seed, _)| {
+                let len = point.map_or(base_len, |p| longest(&sweep_data[p][0]) as f64);
+                let job = Job {
+                    row,
+                    kind,
+                    point,
+                    seed,
+                    lr,
+                };
+                (secs * len / base_len, job)
+            })
+            .collect())
+    };
+    // Every search runs before any seed run (a row's seeds wait for its search), the
+    // costliest rows' first, so their seeds join the pool early; the seeds then go longest
+    // first.
+    // Searches rank above every seed run (whose priority is its estimated seconds) by a
+    // constant offset, and among themselves by the row's share of the largest row's work:
+    // the shares stay within one, where the offset's float keeps their differences.
+    const SEARCH_FIRST: f64 = 1e6;
+    let most_work = row_work.iter().cloned().fold(f64::MIN_POSITIVE, f64::max);
+    let mut initial = Vec::new();
+    for (row, c) in names.iter().enumerate() {
+        let search: Vec<_> = jobs_of(&c.label)
+            .into_iter()
+            .filter(|j| j.0 == RunKind::Search)
+            .collect();
+        if search.is_empty() {
+            initial.extend(seeds_of(row, &records)?);
+        }
+        initial.extend(search.into_iter().map(|(kind, point, seed, lr)| {
+            let job = Job {
+                row,
+                kind,
+                point,
+                seed,
+                lr,
+            };
+            (SEARCH_FIRST + row_work[row] / most_work, job)
+        }));
+    }
+    parallel::run_pool(
+        rayon::current_num_threads(),
+        initial,
+        run,
+        |job| {
+            let stage = match (job.kind, job.point, &sweep) {
+                (RunKind::Search, ..) => format!("lr {}", job.lr),
+                (_, Some(p), Some((var, points))) => {
+                    format!("{var}={}, seed {}", points[p].0, job.seed)
+                }
+                _ => format!("seed {}", job.seed),
+            };
+            (progress.borrow_mut())(&Event::Started {
+                entry: names[job.row].label.clone(),
+                stage,
+            })
+        },
+        |job, r| {
+            let r = r?;
+            (progress.borrow_mut())(&Event::Finished(r.clone()));
+            records.push(r);
+            let label = &names[job.row].label;
+            let searched = cfg.learning_rates.iter().all(|&lr| {
+                records
+                    .iter()
+                    .any(|r| r.is(label, RunKind::Search, 0, lr, None))
+            });
+            if job.kind == RunKind::Search && searched {
+                seeds_of(job.row, &records)
+            } else {
+                Ok(Vec::new())
+            }
+        },
+    )?;
+    // Timed alone, after every other run, so that nothing shares the machine with them.
     for contender in &names {
         let name = &contender.label;
-        let family = contender.entry.family.to_string();
-        let point_x = |p: Option<usize>| p.and_then(|p| sweep.as_ref().map(|(_, pts)| pts[p].0));
-        let stage = |kind: RunKind, p: Option<usize>, seed: u64, lr: f64| match (kind, p, &sweep) {
-            (RunKind::Search, ..) => format!("lr {lr}"),
-            (_, Some(p), Some((var, points))) => format!("{var}={}, seed {seed}", points[p].0),
-            _ => format!("seed {seed}"),
-        };
-        let run = |&(kind, p, seed, lr): &(RunKind, Option<usize>, u64, f64)| -> Result<RunRecord> {
-            let data = match p {
-                Some(p) => &sweep_data[p][seed as usize],
-                None => &base[seed as usize],
-            };
-            let start = Instant::now();
-            let outcome = train(contender, data, cfg.budget, lr, seed)?;
-            let model = outcome.as_ref().map(|(m, _)| m.as_ref());
-            // A search run without a sweep is also seed 0's result at its rate; with a sweep
-            // only its validation loss matters.
-            let mut sc = if kind == RunKind::Seed || sweep.is_none() {
-                scores(model, data)?
-            } else {
-                Vec::new()
-            };
-            if let (Some(x), true) = (point_x(p), kind == RunKind::Seed) {
-                // At a sweep point the point's own test set is the score.
-                sc.truncate(1);
-                sc[0].x = Some(x);
-                sc[0].label = x.to_string();
-            }
-            Ok(RunRecord {
-                entry: name.clone(),
-                family: family.clone(),
-                kind,
-                seed,
-                learning_rate: lr,
-                x: point_x(p),
-                val_loss: outcome.as_ref().map(|(_, r)| r.best_loss),
-                scores: sc,
-                seconds: start.elapsed().as_secs_f64(),
-                solo: None,
-            })
-        };
-        let batch = |jobs: Vec<(RunKind, Option<usize>, u64, f64)>,
-                     records: &mut Vec<RunRecord>|
-         -> Result<()> {
-            let finished = parallel::run_all(
-                &jobs,
-                run,
-                &mut |&(kind, p, seed, lr)| {
-                    (progress.borrow_mut())(&Event::Started {
-                        entry: name.clone(),
-                        stage: stage(kind, p, seed, lr),
-                    })
-                },
-                &mut |_, r| {
-                    if let Ok(r) = r {
-                        (progress.borrow_mut())(&Event::Finished(r.clone()));
-                    }
-                },
-            );
-            for r in finished {
-                records.push(r?);
-            }
-            Ok(())
-        };
-        let todo = jobs_of(name);
-        let (search, seeds): (Vec<_>, Vec<_>) =
-            todo.into_iter().partition(|j| j.0 == RunKind::Search);
-        batch(search, &mut records)?;
         let lr = chosen_lr(&header, &records, name)?.expect("every rate was run");
-        batch(
-            seeds
-                .into_iter()
-                .map(|(k, p, s, _)| (k, p, s, lr))
-                .collect(),
-            &mut records,
-        )?;
         if !records
             .iter()
             .any(|r| r.is(name, RunKind::Solo, 0, lr, None))
