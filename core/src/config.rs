@@ -6,6 +6,7 @@
 
 use crate::preset;
 use crate::registry::{self, ron_options};
+use crate::series::{self, Forecasting, Missing};
 use crate::train::TrainConfig;
 use crate::{Error, Result};
 use ron::value::RawValue;
@@ -26,7 +27,31 @@ pub enum DataSpec {
         /// A column whose changes of value start a new sequence (one sequence if absent).
         #[serde(default)]
         sequence: Option<String>,
+        /// Steps ahead: the target of row `t` is the target column at row `t + horizon`; the
+        /// last `horizon` rows of each sequence have no target and are not scored (default 0).
+        #[serde(default)]
+        horizon: usize,
+        /// Learn the change of each target from its current value (the input column of the
+        /// same name), and predict and score in levels (default false).
+        #[serde(default)]
+        difference: bool,
+        /// Missing values: `Error` (default), `Interpolate` or `Drop`.
+        #[serde(default)]
+        missing: Missing,
     },
+}
+
+impl DataSpec {
+    /// How the file becomes a forecasting data set.
+    pub fn forecasting(&self) -> Forecasting {
+        let DataSpec::Csv {
+            horizon, missing, ..
+        } = self;
+        Forecasting {
+            horizon: *horizon,
+            missing: *missing,
+        }
+    }
 }
 
 /// A parsed and validated run config.
@@ -40,6 +65,8 @@ pub struct RunConfig {
     pub data: Option<DataSpec>,
     /// Training settings (defaults where omitted).
     pub train: TrainConfig,
+    /// A learned linear skip from the input to the head, beside the cell (default false).
+    pub skip: bool,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +79,8 @@ struct Outline<'a> {
     data: Option<&'a RawValue>,
     #[serde(borrow, default)]
     train: Option<&'a RawValue>,
+    #[serde(default)]
+    skip: bool,
 }
 
 /// Maps positions inside a section back to the whole text.
@@ -304,13 +333,20 @@ fn parse_with(text: &str, name: &str, presets: bool) -> Result<RunConfig> {
         params,
         data,
         train,
+        skip: outline.skip,
     })
 }
 
-/// Refuses a data section that names no input or target column, or one column twice.
+/// Refuses a data section that names no input or target column, one column twice among
+/// the inputs or among the targets, a copy task (a target that is an input at horizon 0), or
+/// `difference` on a target that is not an input.
 fn check_data(d: &DataSpec, snippet: &str, origin: &Origin<'_>) -> Result<()> {
     let DataSpec::Csv {
-        inputs, targets, ..
+        inputs,
+        targets,
+        horizon,
+        difference,
+        ..
     } = d;
     let refuse = |field: &str, message: String| Error::Config {
         location: origin.field(snippet, field),
@@ -324,14 +360,25 @@ fn check_data(d: &DataSpec, snippet: &str, origin: &Origin<'_>) -> Result<()> {
             ));
         }
     }
-    let all: Vec<&String> = inputs.iter().chain(targets).collect();
-    if let Some(i) = (1..all.len()).find(|&i| all[..i].contains(&all[i])) {
-        let field = if i < inputs.len() {
-            "inputs"
-        } else {
-            "targets"
-        };
-        return Err(refuse(field, format!("column '{}' is named twice", all[i])));
+    for (field, cols) in [("inputs", inputs), ("targets", targets)] {
+        if let Some(i) = (1..cols.len()).find(|&i| cols[..i].contains(&cols[i])) {
+            return Err(refuse(
+                field,
+                format!("column '{}' is named twice", cols[i]),
+            ));
+        }
+    }
+    if let Some(message) = series::copy_task(inputs, targets, *horizon) {
+        return Err(refuse("targets", message));
+    }
+    if *difference && let Some(t) = targets.iter().find(|t| !inputs.contains(t)) {
+        return Err(refuse(
+            "difference",
+            format!(
+                "difference: true learns each target's change from its current value, read \
+                 from the input column of the same name; add '{t}' to the inputs"
+            ),
+        ));
     }
     Ok(())
 }

@@ -30,6 +30,7 @@ pub mod reference;
 pub mod registry;
 mod rng;
 mod scalar;
+pub mod series;
 pub mod tempfiles;
 pub mod tensors;
 #[doc(hidden)]
@@ -41,7 +42,7 @@ pub use data::{Dataset, InputKind, Inputs, IoSpec, OutputKind, Sequence, Targets
 pub use error::{Error, Result};
 pub use freeze::FreezeSpec;
 pub use metrics::Metrics;
-pub use model::{DynModel, Model, ModelMeta};
+pub use model::{DynModel, Model, ModelMeta, Wrapper};
 pub use registry::{Architecture, Capability, Entry, Family};
 pub use rng::Rng;
 pub use scalar::{Scalar, s};

@@ -3,7 +3,7 @@
 
 use crate::cell::{Cell, Dims};
 use crate::data::IoSpec;
-use crate::model::{DynModel, Model, ModelMeta};
+use crate::model::{DynModel, Model, ModelMeta, Wrapper};
 use crate::{Error, Result, Scalar, Tensors, persist};
 use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
@@ -250,7 +250,7 @@ pub type NaiveFn =
 pub type ImportFn = fn(&[u8], &crate::reference::RefDims) -> Result<crate::reference::Imported>;
 
 /// A function that builds a boxed model from canonical RON params, widths and a seed.
-pub type BuildFn<S> = fn(&str, &IoSpec, u64) -> Result<Box<dyn DynModel<S>>>;
+pub type BuildFn<S> = fn(&str, &IoSpec, u64, &Wrapper) -> Result<Box<dyn DynModel<S>>>;
 
 /// A registered architecture.
 pub struct Entry {
@@ -363,6 +363,7 @@ fn build<A: Architecture, S: Scalar>(
     text: &str,
     io: &IoSpec,
     seed: u64,
+    wrapper: &Wrapper,
 ) -> Result<Box<dyn DynModel<S>>> {
     let p = parse_typed::<A>(text)?;
     io.validate()?;
@@ -376,6 +377,9 @@ fn build<A: Architecture, S: Scalar>(
         params: canonical(&p),
         io: io.clone(),
         seed,
+        skip: wrapper.skip,
+        difference: wrapper.difference.clone(),
+        horizon: wrapper.horizon,
     };
     Ok(Box::new(Model::new(meta, cell)?))
 }
@@ -411,6 +415,17 @@ impl Entry {
         io: &IoSpec,
         seed: u64,
     ) -> Result<Box<dyn DynModel<S>>> {
+        self.create_with(params, io, seed, &Wrapper::default())
+    }
+
+    /// [`Entry::create`] with the wrapper's options (a skip, outputs learned as changes).
+    pub fn create_with<S: Scalar>(
+        &self,
+        params: Option<&str>,
+        io: &IoSpec,
+        seed: u64,
+        wrapper: &Wrapper,
+    ) -> Result<Box<dyn DynModel<S>>> {
         let text = match params {
             Some(t) => (self.parse_params)(t)?,
             None => (self.default_params)(),
@@ -421,7 +436,7 @@ impl Entry {
             .downcast_ref::<BuildFn<S>>()
             .or_else(|| f64_fn.downcast_ref::<BuildFn<S>>())
             .expect("Scalar is sealed to f32 and f64");
-        f(&text, io, seed)
+        f(&text, io, seed, wrapper)
     }
 
     /// Whether the entry has `cap`.
@@ -517,6 +532,17 @@ pub fn create<S: Scalar>(
     io: &IoSpec,
     seed: u64,
 ) -> Result<Box<dyn DynModel<S>>> {
+    create_with(name, params, io, seed, &Wrapper::default())
+}
+
+/// [`create`] with the wrapper's options (a skip, outputs learned as changes).
+pub fn create_with<S: Scalar>(
+    name: &str,
+    params: Option<&str>,
+    io: &IoSpec,
+    seed: u64,
+    wrapper: &Wrapper,
+) -> Result<Box<dyn DynModel<S>>> {
     let r = crate::preset::resolve(name)?;
     match (params, r.params.as_deref()) {
         (Some(_), Some(_)) => Err(Error::invalid_param(
@@ -527,7 +553,7 @@ pub fn create<S: Scalar>(
                 r.entry.name, r.entry.name
             ),
         )),
-        (given, preset) => r.entry.create(given.or(preset), io, seed),
+        (given, preset) => r.entry.create_with(given.or(preset), io, seed, wrapper),
     }
 }
 
@@ -547,7 +573,12 @@ pub fn load_bytes<S: Scalar>(bytes: &[u8], path: &Path) -> Result<Box<dyn DynMod
     // The file holds every parameter and state value, so a model needing more memory than
     // the file's length is a corrupted size, refused before anything that large is allocated.
     let mut model = crate::budget::with_limit(bytes.len() as u64, || {
-        entry.create::<S>(Some(&m.params), &m.io, m.seed)
+        let wrapper = Wrapper {
+            skip: m.skip,
+            difference: m.difference.clone(),
+            horizon: m.horizon,
+        };
+        entry.create_with::<S>(Some(&m.params), &m.io, m.seed, &wrapper)
     })
     .map_err(|e| Error::ModelFile {
         path: path.to_path_buf(),

@@ -345,6 +345,9 @@ fn main() -> ExitCode {
                 inputs,
                 targets,
                 sequence,
+                horizon: 0,
+                difference: false,
+                missing: Default::default(),
             });
             cmd::train::run(config.as_deref(), data, out.as_deref(), json)
         }

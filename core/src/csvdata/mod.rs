@@ -2,7 +2,7 @@
 
 mod rows;
 
-pub use rows::{CsvRows, RowInfo};
+pub use rows::{CsvRows, RowInfo, is_missing};
 
 use crate::data::{Dataset, Inputs, IoSpec, Sequence, Targets};
 use crate::{Error, Result, Scalar};

@@ -79,7 +79,17 @@ pub struct CsvRows<S, R = File> {
     sequence: Option<usize>,
     last_id: Vec<u8>,
     rows: usize,
+    missing_as_nan: bool,
     _scalar: PhantomData<S>,
+}
+
+/// Whether a cell is a missing value: empty, or one of the usual markers (`NA`, `N/A`,
+/// `NaN`, `null`, `?`), in any case.
+pub fn is_missing(cell: &[u8]) -> bool {
+    cell.is_empty()
+        || [&b"na"[..], b"n/a", b"nan", b"null", b"?"]
+            .iter()
+            .any(|m| cell.eq_ignore_ascii_case(m))
 }
 
 impl<S: Scalar> CsvRows<S> {
@@ -153,8 +163,16 @@ impl<S: Scalar, R: Read> CsvRows<S, R> {
             sequence,
             last_id: Vec::new(),
             rows: 0,
+            missing_as_nan: false,
             _scalar: PhantomData,
         })
+    }
+
+    /// Reads a missing cell (see [`is_missing`]) as NaN instead of refusing it, for a caller
+    /// with a policy for gaps ([`crate::series`]). Every other value is checked as before.
+    pub fn missing_as_nan(mut self) -> Self {
+        self.missing_as_nan = true;
+        self
     }
 
     /// How many values a row has (the number of columns asked for).
@@ -198,6 +216,10 @@ impl<S: Scalar, R: Read> CsvRows<S, R> {
         let line = self.reader.get_mut().line_of(start);
         for (slot, (i, name)) in out.iter_mut().zip(&self.columns) {
             let cell = self.record.get(*i).unwrap_or(b"").trim_ascii();
+            if self.missing_as_nan && is_missing(cell) {
+                *slot = S::from_f64(f64::NAN);
+                continue;
+            }
             let text = std::str::from_utf8(cell).ok();
             let v: f64 = text.and_then(|t| t.parse().ok()).ok_or_else(|| {
                 self.err(format!(

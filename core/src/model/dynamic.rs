@@ -179,10 +179,11 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         Ok((len, outs))
     }
 
-    fn finish_rows(&self, mut out: Array2<S>) -> Array2<S> {
+    /// Output rows of `inputs`' steps, in the data's units.
+    fn finish_rows(&self, mut out: Array2<S>, inputs: &Inputs<S>) -> Array2<S> {
         if let OutputKind::Regression(_) = self.meta.io.output {
-            for mut row in out.rows_mut() {
-                self.denormalize(row.as_slice_mut().expect("row-major"));
+            for (t, mut row) in out.rows_mut().into_iter().enumerate() {
+                self.denormalize(inputs, t, row.as_slice_mut().expect("row-major"));
             }
         }
         out
@@ -304,9 +305,10 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
                 }
             }
             self.head_forward(yc.slice(s![..n, ..]), out.slice_mut(s![t0..t0 + n, ..]));
+            self.skip_forward(x.slice(s![..n, ..]), out.slice_mut(s![t0..t0 + n, ..]));
         }
         self.scratch = scratch;
-        Ok(self.finish_rows(out))
+        Ok(self.finish_rows(out, inputs))
     }
 
     fn predict_chunked(&mut self, inputs: &Inputs<S>, chunk: usize) -> Result<Array2<S>> {
@@ -332,7 +334,8 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
         let yc = ys.index_axis(Axis(1), 0).to_owned();
         let mut out = Array2::zeros((steps, d.output));
         self.head_forward(yc.view(), out.view_mut());
-        Ok(self.finish_rows(out))
+        self.skip_forward(xs.index_axis(Axis(1), 0), out.view_mut());
+        Ok(self.finish_rows(out, inputs))
     }
 
     fn predict_batch(&self, inputs: &[Inputs<S>]) -> Result<Vec<Array2<S>>> {
@@ -356,6 +359,10 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
                 .expect("contiguous");
             let mut y = Array2::zeros((steps * b, d.output));
             self.head_forward(yc2.view(), y.view_mut());
+            let xs2 = xs
+                .into_shape_with_order((steps * b, d.input))
+                .expect("contiguous");
+            self.skip_forward(xs2.view(), y.view_mut());
             for (j, out) in outs.iter_mut().enumerate() {
                 for k in 0..steps.min(out.nrows().saturating_sub(off)) {
                     out.row_mut(off + k).assign(&y.row(k * b + j));
@@ -363,7 +370,11 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
             }
             off += steps;
         }
-        Ok(outs.into_iter().map(|o| self.finish_rows(o)).collect())
+        Ok(outs
+            .into_iter()
+            .zip(inputs)
+            .map(|(o, x)| self.finish_rows(o, x))
+            .collect())
     }
 
     fn stream_batch(&self, inputs: &[Inputs<S>]) -> Result<Vec<Array2<S>>> {
@@ -393,13 +404,18 @@ impl<S: Scalar, C: Cell<S>> DynModel<S> for Model<S, C> {
                 &mut scratch,
             );
             self.head_forward(yc.view(), y.view_mut());
+            self.skip_forward(xs.view(), y.view_mut());
             for (j, out) in outs.iter_mut().enumerate() {
                 if t < out.nrows() {
                     out.row_mut(t).assign(&y.row(j));
                 }
             }
         }
-        Ok(outs.into_iter().map(|o| self.finish_rows(o)).collect())
+        Ok(outs
+            .into_iter()
+            .zip(inputs)
+            .map(|(o, x)| self.finish_rows(o, x))
+            .collect())
     }
 
     fn evaluate_warm(&self, data: &Dataset<S>) -> Result<Metrics> {

@@ -109,22 +109,64 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         }
     }
 
-    /// Writes step `t`'s normalised regression target into `out`.
-    pub(crate) fn target_row(&self, targets: &Targets<S>, t: usize, out: &mut [S]) {
+    /// The level output `c` is a change from at step `t` (the raw input column
+    /// [`crate::ModelMeta::difference`] names), or zero when outputs are levels.
+    pub(crate) fn level(&self, inputs: &Inputs<S>, t: usize, c: usize) -> S {
+        match (self.meta.difference.get(c), inputs) {
+            (Some(&j), Inputs::Real(a)) => a[[t, j]],
+            _ => S::zero(),
+        }
+    }
+
+    /// Writes step `t`'s regression target as the model learns it into `out`: normalised,
+    /// and a change from the current level when the model learns changes.
+    pub(crate) fn target_row(
+        &self,
+        inputs: &Inputs<S>,
+        targets: &Targets<S>,
+        t: usize,
+        out: &mut [S],
+    ) {
         if let Targets::Real(a) = targets {
             let (m, s) = (self.norm.slice(Y_MEAN), self.norm.slice(Y_STD));
             for (j, o) in out.iter_mut().enumerate() {
-                *o = (a[[t, j]] - m[j]) / s[j];
+                *o = (a[[t, j]] - self.level(inputs, t, j) - m[j]) / s[j];
             }
         }
     }
 
-    /// Maps a regression output row from normalised units back to the data's, in place.
-    pub(crate) fn denormalize(&self, row: &mut [S]) {
+    /// Maps step `t`'s regression output row from the units the model learns in back to
+    /// the data's (levels), in place.
+    pub(crate) fn denormalize(&self, inputs: &Inputs<S>, t: usize, row: &mut [S]) {
         let (m, s) = (self.norm.slice(Y_MEAN), self.norm.slice(Y_STD));
         for (j, v) in row.iter_mut().enumerate() {
             if j < m.len() {
-                *v = *v * s[j] + m[j];
+                *v = *v * s[j] + m[j] + self.level(inputs, t, j);
+            }
+        }
+    }
+
+    /// Adds the skip's share, `x · S`, to head outputs `y` of the (normalised) cell inputs
+    /// `x`, row for row; nothing without a skip.
+    pub(crate) fn skip_forward(&self, x: ArrayView2<S>, mut y: ArrayViewMut2<S>) {
+        if let Some(k) = self.idx.skip {
+            general_mat_mul(S::one(), &x, &self.params.mat(k), S::one(), &mut y);
+        }
+    }
+
+    /// VJP of the skip: adds `xᵀ · dy` to its weight gradient and, when given, `dy · Sᵀ` to
+    /// `dx`.
+    pub(crate) fn skip_backward(
+        &self,
+        x: ArrayView2<S>,
+        dy: ArrayView2<S>,
+        grads: &mut Tensors<S>,
+        dx: Option<ArrayViewMut2<S>>,
+    ) {
+        if let Some(k) = self.idx.skip {
+            general_mat_mul(S::one(), &x.t(), &dy, S::one(), &mut grads.mat_mut(k));
+            if let Some(mut dx) = dx {
+                general_mat_mul(S::one(), &dy, &self.params.mat(k).t(), S::one(), &mut dx);
             }
         }
     }

@@ -24,6 +24,36 @@ pub struct ModelMeta {
     pub io: IoSpec,
     /// Seed of the initial weights.
     pub seed: u64,
+    /// Whether a learned linear map from the (normalised) input row is added to the head's
+    /// output, beside the cell: a bounded cell can then follow a trend. Absent in files
+    /// written before it existed, which load without it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip: bool,
+    /// When not empty, output `c` is a change from the current value of input column
+    /// `difference[c]`: the model learns the change and predicts, and is scored, in levels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub difference: Vec<usize>,
+    /// Steps ahead the outputs forecast the targets (0: the same step), as trained; scoring
+    /// a file pairs each prediction with the target this many rows later.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub horizon: usize,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
+/// The wrapper's options, chosen when a model is built (see [`ModelMeta::skip`] and
+/// [`ModelMeta::difference`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Wrapper {
+    /// A linear skip from the input to the head.
+    pub skip: bool,
+    /// For each output, the input column it is a change from (empty: outputs are levels).
+    pub difference: Vec<usize>,
+    /// Steps ahead the outputs forecast (recorded in the model file for scoring; it changes
+    /// no computation).
+    pub horizon: usize,
 }
 
 /// Indices of the wrapper's own tensors in the parameter set (after the cell's).
@@ -32,6 +62,7 @@ pub(crate) struct WrapperIdx {
     pub head_w: usize,
     pub head_b: usize,
     pub embed: Option<usize>,
+    pub skip: Option<usize>,
 }
 
 /// Indices of the normaliser's tensors.
@@ -50,6 +81,39 @@ fn check_size(what: &str, n: usize) -> Result<()> {
             what,
             format!("{n} scalars"),
             format!("at most {MAX_TENSOR_SCALARS} (2^28): lower the widths"),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses wrapper options the data kinds cannot carry.
+fn check_wrapper(meta: &ModelMeta) -> Result<()> {
+    let real_in = match meta.io.input {
+        InputKind::Real(w) => Some(w),
+        InputKind::Tokens { .. } => None,
+    };
+    if meta.skip && real_in.is_none() {
+        return Err(Error::invalid_param(
+            "skip",
+            true,
+            "a skip adds the input row to the output; token inputs have no such row",
+        ));
+    }
+    if meta.difference.is_empty() {
+        return Ok(());
+    }
+    let (Some(w), OutputKind::Regression(o)) = (real_in, &meta.io.output) else {
+        return Err(Error::invalid_param(
+            "difference",
+            format!("{:?}", meta.difference),
+            "a change from the current value needs real inputs and real outputs",
+        ));
+    };
+    if meta.difference.len() != *o || meta.difference.iter().any(|&j| j >= w) {
+        return Err(Error::invalid_param(
+            "difference",
+            format!("{:?}", meta.difference),
+            format!("one input column (below {w}) per output ({o})"),
         ));
     }
     Ok(())
@@ -107,6 +171,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                 format!("{dims:?}"),
             ));
         }
+        check_wrapper(&meta)?;
         let mut layout = cell.param_layout();
         let o = dims.output;
         let idx = WrapperIdx {
@@ -118,6 +183,9 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                 }
                 InputKind::Real(_) => None,
             },
+            // Starts at zero, so a model with the skip begins as the same function as one
+            // without it.
+            skip: meta.skip.then(|| layout.push("skip.w", &[dims.input, o])),
         };
         check_size("parameters", layout.total())?;
         crate::budget::check(

@@ -146,6 +146,9 @@ fn model(lambda: f64) -> Model<f64, Penalised> {
         params: "()".into(),
         io: IoSpec::regression(i, o),
         seed: 4,
+        skip: false,
+        difference: vec![],
+        horizon: 0,
     };
     Model::new(
         meta,

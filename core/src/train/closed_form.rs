@@ -165,7 +165,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                         continue;
                     }
                     rows.f.extend(feats[tr.seq].row(t).iter());
-                    self.target_row(&s.targets, t, &mut y);
+                    self.target_row(&s.inputs, &s.targets, t, &mut y);
                     rows.y.extend(y.iter().map(|v| v.as_f64()));
                 }
             }

@@ -30,6 +30,8 @@ pub(super) struct Window<S> {
     rows: Vec<usize>,
     /// Cell outputs of the counted rows (`R × out`), the head's input.
     hc: Vec<S>,
+    /// Cell inputs of the counted rows (`R × input`), the skip's input (with a skip only).
+    xh: Vec<S>,
     /// Head outputs of the counted rows (`R × out`).
     y: Vec<S>,
     /// ∂L/∂y of the counted rows.
@@ -160,7 +162,7 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                 Targets::Real(_) => {
                     let n = w.targets.len();
                     w.targets.resize(n + o, S::zero());
-                    self.target_row(&s.targets, t, &mut w.targets[n..]);
+                    self.target_row(&s.inputs, &s.targets, t, &mut w.targets[n..]);
                 }
                 Targets::Classes(c) => w.classes.push(c[t]),
             }
@@ -200,6 +202,21 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         // Row by row, the head computes exactly what it computes over the whole window (the
         // kernel's rows are independent), so skipping the rows nothing reads changes no value.
         self.head_forward(buf::mat(&w.hc, rows, o), buf::mat_mut(&mut w.y, rows, o));
+        if self.idx.skip.is_some() {
+            let input = d.input;
+            w.xh.clear();
+            if w.scored_only {
+                w.xh.extend_from_slice(&w.xs[..rows * input]);
+            } else {
+                for &r in &w.rows {
+                    w.xh.extend_from_slice(&w.xs[r * input..(r + 1) * input]);
+                }
+            }
+            self.skip_forward(
+                buf::mat(&w.xh, rows, input),
+                buf::mat_mut(&mut w.y, rows, o),
+            );
+        }
         let mut loss = match self.meta.io.output {
             OutputKind::Regression(_) => {
                 let scale = S::from_f64(1.0 / (rows * o) as f64);
@@ -295,6 +312,9 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
         let dxs = need_dx.then(|| ArrayViewMut3::from_shape(shape, &mut w.dxs[..]).expect("sized"));
         self.cell
             .backward_window(&self.params, tape, dys, dstate, grads, dxs);
+        if rows > 0 {
+            self.wrapper_backward(w, grads, want_dx);
+        }
         if let Some(e) = self.idx.embed {
             // Track-major order (by track, then step): the order the rows of one token were
             // summed in by the per-track loop this replaces, so the sums round the same way.
@@ -316,6 +336,50 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                 }
             });
             embed::scatter_add_rows(grads.slice_mut(e), d.input, &w.dxs, pairs);
+        }
+    }
+
+    /// Backward through what the wrapper adds around the cell and head, for the counted
+    /// rows: the skip's weight gradient and, when `want_dx`, the input gradient of the skip
+    /// and of the level a change is taken from (it moves the target the loss compares with).
+    fn wrapper_backward(&self, w: &mut Window<S>, grads: &mut Tensors<S>, want_dx: bool) {
+        let (input, o, rows) = (
+            self.cell.dims().input,
+            self.cell.dims().output,
+            w.rows.len(),
+        );
+        if self.idx.skip.is_some() {
+            self.skip_backward(
+                buf::mat(&w.xh, rows, input),
+                buf::mat(&w.dy, rows, o),
+                grads,
+                None,
+            );
+        }
+        if !want_dx || (self.idx.skip.is_none() && self.meta.difference.is_empty()) {
+            return;
+        }
+        let mut dx = vec![S::zero(); rows * input];
+        self.skip_backward(
+            buf::mat(&w.xh, rows, input),
+            buf::mat(&w.dy, rows, o),
+            &mut Tensors::zeros_like(grads),
+            Some(buf::mat_mut(&mut dx, rows, input)),
+        );
+        // The target is (y − x_j − mean) / sd_y, so ∂L/∂x_j gains dy / sd_y in the data's
+        // units; `dxs` holds normalised-input units, hence the factor sd_x.
+        let (sy, sx) = (self.norm.slice(Y_STD), self.norm.slice(X_STD));
+        for (i, dyr) in w.dy.chunks_exact(o).enumerate() {
+            for (c, &j) in self.meta.difference.iter().enumerate() {
+                dx[i * input + j] += dyr[c] / sy[c] * sx[j];
+            }
+        }
+        for (i, &r) in w.rows.iter().enumerate() {
+            let at_row = if w.scored_only { i } else { r };
+            let dst = &mut w.dxs[at_row * input..(at_row + 1) * input];
+            for (v, g) in dst.iter_mut().zip(&dx[i * input..(i + 1) * input]) {
+                *v += *g;
+            }
         }
     }
 
@@ -388,9 +452,13 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
             Inputs::Real(a) => a[[t, c]].as_f64(),
             Inputs::Tokens(_) => 0.0,
         });
-        let ys = stats(yo, &|s, t, c| match &data.sequences[s].targets {
-            Targets::Real(a) => a[[t, c]].as_f64(),
-            Targets::Classes(_) => 0.0,
+        // A model that learns changes is normalised in changes.
+        let ys = stats(yo, &|s, t, c| {
+            let seq = &data.sequences[s];
+            match &seq.targets {
+                Targets::Real(a) => (a[[t, c]] - self.level(&seq.inputs, t, c)).as_f64(),
+                Targets::Classes(_) => 0.0,
+            }
         });
         put(&mut self.norm, X_MEAN, X_STD, xs);
         put(&mut self.norm, Y_MEAN, Y_STD, ys);
@@ -447,8 +515,10 @@ impl<S: Scalar, C: Cell<S>> Model<S, C> {
                         let Targets::Real(target) = &data.sequences[seq].targets else {
                             unreachable!("regression data was checked")
                         };
+                        let inputs = &data.sequences[seq].inputs;
                         for (c, v) in y.iter().enumerate() {
-                            preds.push((*v * sd[c] + m[c]).as_f64());
+                            let level = self.level(inputs, t, c);
+                            preds.push((*v * sd[c] + m[c] + level).as_f64());
                             targs.push(target[[t, c]].as_f64());
                         }
                     }
@@ -661,6 +731,9 @@ mod tests {
             params: "()".into(),
             io: io.clone(),
             seed: 3,
+            skip: false,
+            difference: vec![],
+            horizon: 0,
         };
         Model::new(
             meta,

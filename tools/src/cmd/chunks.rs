@@ -100,21 +100,77 @@ impl Chunk<'_> {
     }
 }
 
-/// Adds the scores of predictions `ys` against `truth` (row by row) to `score`.
-pub fn add_scores(score: &mut RegressionStream, ys: ArrayView2<f32>, truth: ArrayView2<f32>) {
-    let (mut p, mut t) = (Vec::new(), Vec::new());
-    for (y, row) in ys.rows().into_iter().zip(truth.rows()) {
-        p.clear();
-        t.clear();
-        p.extend(y.iter().map(|v| f64::from(*v)));
-        t.extend(row.iter().map(|v| f64::from(*v)));
-        score.push(&p, &t);
+/// Scores predictions against the targets `horizon` rows later in the same sequence, as a
+/// model trained `horizon` steps ahead forecasts them: each prediction waits for its
+/// target's row, and the last `horizon` predictions of a sequence have none.
+pub struct AheadScores {
+    horizon: usize,
+    pending: std::collections::VecDeque<Vec<f64>>,
+    /// The scores so far.
+    pub score: RegressionStream,
+}
+
+impl AheadScores {
+    /// Scores of `width` outputs, `horizon` rows ahead.
+    pub fn new(width: usize, horizon: usize) -> Self {
+        AheadScores {
+            horizon,
+            pending: Default::default(),
+            score: RegressionStream::new(width),
+        }
+    }
+
+    /// A new sequence starts: the predictions still waiting have no target.
+    pub fn new_sequence(&mut self) {
+        self.pending.clear();
+    }
+
+    /// Adds the predictions `ys` of consecutive rows whose targets are `truth`.
+    pub fn add(&mut self, ys: ArrayView2<f32>, truth: ArrayView2<f32>) {
+        let mut t = Vec::new();
+        for (y, row) in ys.rows().into_iter().zip(truth.rows()) {
+            self.pending
+                .push_back(y.iter().map(|v| f64::from(*v)).collect());
+            if self.pending.len() > self.horizon {
+                let p = self.pending.pop_front().expect("non-empty");
+                t.clear();
+                t.extend(row.iter().map(|v| f64::from(*v)));
+                self.score.push(&p, &t);
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ahead_scores_pair_each_prediction_with_the_row_horizon_later() {
+        let ys = ndarray::array![[1.0f32], [2.0], [3.0], [4.0]];
+        let truth = ndarray::array![[9.0f32], [9.0], [1.0], [2.0]];
+        let mut s = AheadScores::new(1, 2);
+        s.add(
+            ys.slice(ndarray::s![..3, ..]),
+            truth.slice(ndarray::s![..3, ..]),
+        );
+        s.add(
+            ys.slice(ndarray::s![3.., ..]),
+            truth.slice(ndarray::s![3.., ..]),
+        );
+        let m = s.score.finish();
+        assert_eq!((m.count, m.rmse), (2, Some(0.0)));
+        s.new_sequence();
+        s.add(ys.view(), ys.view());
+        assert_eq!(
+            s.score.finish().count,
+            4,
+            "two more pairs, none across the boundary"
+        );
+        let mut same = AheadScores::new(1, 0);
+        same.add(ys.view(), ys.view());
+        assert_eq!(same.score.finish().rmse, Some(0.0));
+    }
 
     #[test]
     fn chunks_cover_every_row_once_and_never_span_two_sequences() {

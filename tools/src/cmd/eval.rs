@@ -1,9 +1,8 @@
 //! `mnnn eval`.
 
-use super::chunks::{Chunks, add_scores};
+use super::chunks::{AheadScores, Chunks};
 use super::{CmdResult, print_metrics};
 use crate::Failure;
-use mnnn_core::metrics::RegressionStream;
 use mnnn_core::{DynModel, Inputs, OutputKind};
 use ndarray::s;
 use serde::Serialize;
@@ -84,9 +83,11 @@ pub fn run(
     let warm = (!matches!(start, Start::Cold)).then(|| m.state().clone());
     let mut chunks = Chunks::open(data, &cols, sequence)?;
     let ni = inputs.len();
-    let mut score = RegressionStream::new(o);
+    // A model trained to forecast h steps ahead is scored against the target h rows on.
+    let mut score = AheadScores::new(o, m.meta().horizon);
     while let Some(chunk) = chunks.next_chunk()? {
         if chunk.new_sequence {
+            score.new_sequence();
             match &warm {
                 None => m.reset_state(),
                 Some(s) => m.set_state(s)?,
@@ -94,9 +95,9 @@ pub fn run(
         }
         let x = chunk.rows.slice(s![.., ..ni]).to_owned();
         let ys = m.predict(&Inputs::Real(x)).map_err(|e| chunk.error(e))?;
-        add_scores(&mut score, ys.view(), chunk.rows.slice(s![.., ni..]));
+        score.add(ys.view(), chunk.rows.slice(s![.., ni..]));
     }
-    let metrics = score.finish();
+    let metrics = score.score.finish();
     if json {
         let s = Scored {
             scoring: if matches!(start, Start::Cold) {

@@ -1,9 +1,8 @@
 //! `mnnn predict`.
 
 use super::CmdResult;
-use super::chunks::{Chunks, add_scores};
+use super::chunks::{AheadScores, Chunks};
 use crate::Failure;
-use mnnn_core::metrics::RegressionStream;
 use mnnn_core::{Error, Inputs, OutputKind};
 use ndarray::s;
 use std::io::Write;
@@ -31,7 +30,7 @@ pub fn run(
                 "predict --targets scores regression outputs; for classes use eval --warm",
             ));
         };
-        score = Some(RegressionStream::new(o));
+        score = Some(AheadScores::new(o, m.meta().horizon));
     }
     // The target columns are read with the inputs (so a missing one fails before anything
     // is printed) and kept beside them in the chunk, to the right of the inputs.
@@ -66,12 +65,12 @@ pub fn run(
             writeln!(out, "{}", cells.join(",")).map_err(io_err)?;
         }
         if let Some(score) = &mut score {
-            add_scores(score, ys.view(), chunk.rows.slice(s![.., ni..]));
+            score.add(ys.view(), chunk.rows.slice(s![.., ni..]));
         }
     }
     out.flush().map_err(io_err)?;
     if let Some(score) = score {
-        let m = score.finish();
+        let m = score.score.finish();
         eprintln!(
             "predict     n={}  r2={}  rmse={}  mae={}  (warm: streamed from the saved memory)",
             m.count,

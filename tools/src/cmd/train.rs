@@ -4,11 +4,11 @@ use super::{CmdResult, print_metrics};
 use crate::Failure;
 use crate::progress::UpdateBar;
 use mnnn_core::config::{self, DataSpec, RunConfig};
-use mnnn_core::csvdata::load_csv;
 use mnnn_core::metrics::{self, Metrics};
+use mnnn_core::series;
 use mnnn_core::train::EvalRecord;
 use mnnn_core::train::plan;
-use mnnn_core::{Dataset, FitReport, OutputKind, TrainConfig};
+use mnnn_core::{Dataset, FitReport, OutputKind, TrainConfig, Wrapper};
 use mnnn_zoo::baseline::LinearRegression;
 use serde::Serialize;
 use std::path::Path;
@@ -39,6 +39,7 @@ fn default_run() -> (RunConfig, Dataset<f64>) {
         params: "(hidden: 32, alpha: 0.1, beta: 0.7)".into(),
         data: None,
         train: TrainConfig::default(),
+        skip: false,
     };
     (cfg, mnnn_zoo::demo::echo_series(4000, 0))
 }
@@ -52,16 +53,26 @@ fn linear_baseline(data: &Dataset<f64>, validation: f64) -> Option<Metrics> {
     if split.validation.is_empty() {
         return None;
     }
+    // Rows past a horizon have no target: they end each range (they are the last rows).
+    let end = |seq: usize, end: usize| match &data.sequences[seq].mask {
+        Some(m) => end.min(m.iter().rposition(|&c| c).map_or(0, |i| i + 1)),
+        None => end,
+    };
     let train: Vec<_> = split
         .train
         .iter()
-        .map(|t| (t.seq, t.start, t.end))
+        .map(|t| (t.seq, t.start, end(t.seq, t.end)))
+        .filter(|&(_, a, b)| a < b)
         .collect();
     let val: Vec<_> = split
         .validation
         .iter()
-        .map(|t| (t.seq, t.score_from, t.end))
+        .map(|t| (t.seq, t.score_from, end(t.seq, t.end)))
+        .filter(|&(_, a, b)| a < b)
         .collect();
+    if val.is_empty() {
+        return None;
+    }
     let lr = LinearRegression::fit(data, &train).ok()?;
     let (p, y) = lr.predict(data, &val).ok()?;
     Some(metrics::regression(&p, &y, data.io.cell_output()))
@@ -75,6 +86,7 @@ pub fn run(
     out: Option<&Path>,
     json: bool,
 ) -> CmdResult {
+    let mut wrapper = Wrapper::default();
     let (cfg, data64) = match config_path {
         None => default_run(),
         Some(p) => {
@@ -83,18 +95,34 @@ pub fn run(
                 cfg.data = data;
             }
             let data = match &cfg.data {
-                Some(DataSpec::Csv {
-                    path,
-                    inputs,
-                    targets,
-                    sequence,
-                }) => {
+                Some(
+                    spec @ DataSpec::Csv {
+                        path,
+                        inputs,
+                        targets,
+                        sequence,
+                        difference,
+                        ..
+                    },
+                ) => {
                     if let Some(out) = out {
                         super::refuse_overwrite("--out", out, &[p, path])?;
                     }
-                    // Read as f32, the type the model trains in, so a value that only f64
-                    // can hold is refused with its line rather than turning into inf.
-                    load_csv::<f32>(path, inputs, targets, sequence.as_deref())?.cast::<f64>()
+                    let how = spec.forecasting();
+                    wrapper.horizon = how.horizon;
+                    if let Some(copy) = series::copy_task(inputs, targets, how.horizon) {
+                        return Err(Failure::usage(copy));
+                    }
+                    if *difference {
+                        // The config refuses a target that is not an input.
+                        wrapper.difference = targets
+                            .iter()
+                            .filter_map(|t| inputs.iter().position(|i| i == t))
+                            .collect();
+                    }
+                    // Values are checked as f32, the type the model trains in, so one that
+                    // only f64 can hold is refused with its line rather than turning into inf.
+                    series::load(path, inputs, targets, sequence.as_deref(), &how)?
                 }
                 None => {
                     return Err(Failure::usage(format!(
@@ -108,7 +136,9 @@ pub fn run(
     };
     let data: Dataset<f32> = data64.cast();
     let entry = mnnn_zoo::find(&cfg.model)?;
-    let mut model = entry.create::<f32>(Some(&cfg.params), &data.io, cfg.train.seed)?;
+    wrapper.skip = cfg.skip;
+    let mut model =
+        entry.create_with::<f32>(Some(&cfg.params), &data.io, cfg.train.seed, &wrapper)?;
     if !json {
         eprintln!(
             "training {} {} on {} sequence(s), {} steps",
@@ -117,6 +147,28 @@ pub fn run(
             data.sequences.len(),
             data.steps()
         );
+        if let Some(DataSpec::Csv {
+            horizon,
+            difference,
+            ..
+        }) = &cfg.data
+            && (*horizon > 0 || *difference || cfg.skip)
+        {
+            eprintln!(
+                "forecasting {} step(s) ahead{}{}",
+                horizon,
+                if *difference {
+                    ", learning the change from the current value (scored in levels)"
+                } else {
+                    ""
+                },
+                if cfg.skip {
+                    ", with a linear skip from the input to the head"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     if config_path.is_some() && out.is_none() {
         // Checked before training, so minutes of training are not thrown away.

@@ -99,14 +99,22 @@ pub fn mackey_glass_series(len: usize, seed: u64) -> Vec<f64> {
     out
 }
 
-/// Mackey–Glass next-step forecasting.
-pub fn mackey_glass(len: usize, seed: u64) -> TaskData {
-    let v = mackey_glass_series(len + len / 3 + 1, seed);
-    next_step(
-        &Array2::from_shape_vec((v.len(), 1), v).expect("shape"),
-        len,
-        vec!["mackey_glass".into()],
-    )
+/// Mackey–Glass forecasting `horizon` steps ahead (1: the next value): the input is the
+/// series up to now, the target its value `horizon` steps later.
+pub fn mackey_glass(len: usize, horizon: usize, seed: u64) -> TaskData {
+    let horizon = horizon.max(1);
+    let steps = len + len / 3;
+    let v = mackey_glass_series(steps + horizon, seed);
+    let x = Array2::from_shape_vec((steps, 1), v[..steps].to_vec()).expect("shape");
+    let y = Array2::from_shape_vec((steps, 1), v[horizon..].to_vec()).expect("shape");
+    let mut io = IoSpec::regression(1, 1);
+    io.input_names = vec!["mackey_glass".into()];
+    io.target_names = vec![if horizon == 1 {
+        "next_mackey_glass".into()
+    } else {
+        format!("mackey_glass_plus_{horizon}")
+    }];
+    scored_after(io, x, y, len)
 }
 
 /// Next-step forecasting of the named columns of a CSV file: the first 80% of the rows
@@ -190,6 +198,26 @@ mod tests {
         assert!(!mask[39] && mask[40] && mask.len() == 50);
         std::fs::write(&path, "x,y\n1,2\n").unwrap();
         assert!(csv_columns(&path, &names(&["x"]), &names(&["y"])).is_err());
+    }
+
+    #[test]
+    fn mackey_glass_targets_lie_horizon_steps_ahead() {
+        let v = mackey_glass_series(120 + 40 + 17, 3);
+        let d = mackey_glass(120, 17, 3);
+        let s = &d.tests[0].data.sequences[0];
+        let (Inputs::Real(x), Targets::Real(y)) = (&s.inputs, &s.targets) else {
+            panic!("real series")
+        };
+        assert_eq!(x.nrows(), 160);
+        for t in 0..x.nrows() {
+            assert_eq!((x[[t, 0]], y[[t, 0]]), (v[t], v[t + 17]), "step {t}");
+        }
+        assert_eq!(d.train.sequences[0].len(), 120);
+        let next = mackey_glass(120, 1, 3);
+        let Targets::Real(y1) = &next.tests[0].data.sequences[0].targets else {
+            panic!("real series")
+        };
+        assert_eq!(y1[[0, 0]], v[1]);
     }
 
     #[test]

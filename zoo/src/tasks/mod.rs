@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `sines` | forecast the next value of a noisy sum of sines | R² |
 //! | `mackey-glass` | forecast the next value of the Mackey–Glass series (τ = 17) | R² |
+//! | `mackey-glass-17` | forecast the Mackey–Glass series 17 steps ahead (τ = 17) | R² |
 //! | `delayed-recall` | output the input from `delay` steps ago (sweep: `delay`) | R² |
 //! | `adding` | at the end, the sum of the two marked values of a long sequence | R² |
 //! | `selective-copying` | after a delimiter, the scattered data tokens in order | accuracy |
@@ -115,10 +116,12 @@ pub enum Task {
         /// Training steps.
         len: usize,
     },
-    /// Mackey–Glass (τ = 17), next-step forecast.
+    /// Mackey–Glass (τ = 17), forecast `horizon` steps ahead.
     MackeyGlass {
         /// Training steps.
         len: usize,
+        /// Steps ahead (1: the next value).
+        horizon: usize,
     },
     /// Recall the input from `delay` steps ago ([`Task::sweep`] varies the delay).
     DelayedRecall {
@@ -181,9 +184,10 @@ pub enum Task {
 }
 
 /// Every task name.
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 9] = [
     "sines",
     "mackey-glass",
+    "mackey-glass-17",
     "delayed-recall",
     "adding",
     "selective-copying",
@@ -209,7 +213,14 @@ impl Task {
     pub fn named(name: &str, full: bool) -> Result<Task> {
         Ok(match name {
             "sines" => Task::Sines { len: 3000 },
-            "mackey-glass" => Task::MackeyGlass { len: 3000 },
+            "mackey-glass" => Task::MackeyGlass {
+                len: 3000,
+                horizon: 1,
+            },
+            "mackey-glass-17" => Task::MackeyGlass {
+                len: 3000,
+                horizon: 17,
+            },
             "delayed-recall" => Task::DelayedRecall { delay: 8 },
             "adding" => Task::Adding { len: 30 },
             "selective-copying" => Task::SelectiveCopying {
@@ -250,7 +261,9 @@ impl Task {
     pub fn name(&self) -> &'static str {
         match self {
             Task::Sines { .. } => "sines",
-            Task::MackeyGlass { .. } => "mackey-glass",
+            Task::MackeyGlass { horizon: 1, .. } => "mackey-glass",
+            Task::MackeyGlass { horizon: 17, .. } => "mackey-glass-17",
+            Task::MackeyGlass { .. } => "mackey-glass-ahead",
             Task::DelayedRecall { .. } => "delayed-recall",
             Task::Adding { .. } => "adding",
             Task::SelectiveCopying { .. } => "selective-copying",
@@ -315,7 +328,7 @@ impl Task {
                 targets,
             } => csv_columns(path, inputs, targets)?,
             Task::Sines { len } => forecast::sines(*len, seed),
-            Task::MackeyGlass { len } => forecast::mackey_glass(*len, seed),
+            Task::MackeyGlass { len, horizon } => forecast::mackey_glass(*len, *horizon, seed),
             Task::DelayedRecall { delay } => recall::delayed(*delay, seed),
             Task::Adding { len } => recall::adding(*len, seed),
             Task::SelectiveCopying { len, data, vocab } => {
