@@ -234,6 +234,16 @@ pub fn load(
             message: "name at least one input column and one target column".into(),
         });
     }
+    // A column may be both an input and a target (a forecast of itself), but not twice in
+    // one list: that would silently widen the model with a copy.
+    for cols in [inputs, targets] {
+        if let Some(i) = (1..cols.len()).find(|&i| cols[..i].contains(&cols[i])) {
+            return Err(Error::Csv {
+                path: path.to_path_buf(),
+                message: format!("column '{}' is asked for twice", cols[i]),
+            });
+        }
+    }
     let mut names: Vec<String> = Vec::new();
     for n in inputs.iter().chain(targets) {
         if !names.contains(n) {

@@ -312,7 +312,7 @@ fn conformance_prints_a_table_and_json_and_refuses_unknown_entries() {
     assert!(!out.contains("FAIL"), "{out}");
     let v = json(&text(&mnnn(&["conformance", "--all", "--cases", "2", "--json"])).0);
     let props = v[0]["properties"].as_array().unwrap();
-    assert_eq!(props.len(), 7);
+    assert_eq!(props.len(), mnnn_conformance::Property::ALL.len());
     assert!(props.iter().all(|p| p["outcome"] == "pass"), "{v}");
     let err = fails(&["conformance", "amcr"], 2);
     assert!(err.contains("did you mean 'amrc'"));

@@ -23,9 +23,13 @@ fn an_interrupted_comparison_keeps_and_shows_its_runs_and_resumes() {
         "150",
         "--out",
     ];
+    // The job holds once 11 of its 12 runs are recorded (a test hook), so it cannot end
+    // before the interrupt however fast the machine: a fast one finished it first and
+    // exited 0.
     let child = mnnn()
         .args(args)
         .arg(&out)
+        .env("MNNN_TEST_COMPARE_HOLD", "11")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

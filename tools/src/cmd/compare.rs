@@ -150,6 +150,22 @@ fn csv_lines(h: &Header, r: &RunRecord) -> String {
         .collect()
 }
 
+/// A hook for tests of an interrupted comparison: with `MNNN_TEST_COMPARE_HOLD=N` set, once
+/// `N` runs are recorded (on disk) the comparison makes no more progress and waits to be
+/// interrupted, so that however fast the machine, the interrupt comes mid-job.
+pub const HOLD_VAR: &str = "MNNN_TEST_COMPARE_HOLD";
+
+fn hold_if_asked(recorded: usize) {
+    let hold = std::env::var(HOLD_VAR)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
+    if hold.is_some_and(|n| recorded >= n) {
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
 /// The results directory as the comparison fills it: `compare.jsonl` (the header, then a
 /// line per finished run, read back by `--resume`) and `compare.csv` (a line per score),
 /// both appended and flushed as each run finishes.
@@ -325,6 +341,10 @@ pub fn run(a: Args) -> CmdResult {
         if let (Err(f), None) = (outcome, &failure) {
             failure = Some(f);
         }
+        let n = shown.as_ref().map_or(0, |(_, r)| r.len());
+        // Released before a test hold, which Ctrl-C's last words must be able to take.
+        drop((sink, shown));
+        hold_if_asked(n);
     });
     progress.finish();
     if let Some(f) = failure {
