@@ -361,11 +361,8 @@ fn check_data(d: &DataSpec, snippet: &str, origin: &Origin<'_>) -> Result<()> {
         }
     }
     for (field, cols) in [("inputs", inputs), ("targets", targets)] {
-        if let Some(i) = (1..cols.len()).find(|&i| cols[..i].contains(&cols[i])) {
-            return Err(refuse(
-                field,
-                format!("column '{}' is named twice", cols[i]),
-            ));
+        if let Some(c) = series::repeated(cols) {
+            return Err(refuse(field, format!("column '{c}' is named twice")));
         }
     }
     if let Some(message) = series::copy_task(inputs, targets, *horizon) {

@@ -10,6 +10,16 @@ pub fn values(t: &Tensors<f64>, name: &str) -> Option<Vec<f64>> {
     t.get(name).map(|v| v.iter().copied().collect())
 }
 
+/// The logistic function, `1 / (1 + e^−v)`.
+pub fn sigmoid(v: f64) -> f64 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+/// `ln(1 + e^v)`.
+pub fn softplus(v: f64) -> f64 {
+    v.exp().ln_1p()
+}
+
 /// `x · W` for a row `x` and a row-major `W` of `x.len()` rows and `cols` columns, each
 /// output summed term by term in order.
 pub fn vec_mat(x: &[f64], w: &[f64], cols: usize) -> Vec<f64> {

@@ -236,13 +236,11 @@ pub fn load(
     }
     // A column may be both an input and a target (a forecast of itself), but not twice in
     // one list: that would silently widen the model with a copy.
-    for cols in [inputs, targets] {
-        if let Some(i) = (1..cols.len()).find(|&i| cols[..i].contains(&cols[i])) {
-            return Err(Error::Csv {
-                path: path.to_path_buf(),
-                message: format!("column '{}' is asked for twice", cols[i]),
-            });
-        }
+    if let Some(c) = [inputs, targets].into_iter().find_map(repeated) {
+        return Err(Error::Csv {
+            path: path.to_path_buf(),
+            message: format!("column '{c}' is asked for twice"),
+        });
     }
     let mut names: Vec<String> = Vec::new();
     for n in inputs.iter().chain(targets) {
@@ -253,6 +251,13 @@ pub fn load(
     let mut cols = Columns::read(path, &names, sequence)?;
     cols.fill_missing(how.missing)?;
     cols.dataset(inputs, targets, how.horizon)
+}
+
+/// The first column named a second time in `cols`, if any.
+pub fn repeated(cols: &[String]) -> Option<&str> {
+    (1..cols.len())
+        .find(|&i| cols[..i].contains(&cols[i]))
+        .map(|i| cols[i].as_str())
 }
 
 /// Why a data set is a copy task, if it is one: targets that are also inputs, at horizon 0,

@@ -3,21 +3,13 @@
 //! `reference` property checks every form against.
 
 use crate::AmnParams;
-use mnnn_core::naive::{values, vec_mat};
+use mnnn_core::naive::{sigmoid, softplus, values, vec_mat};
 use mnnn_core::reference::Compat;
 use mnnn_core::{Dims, Tensors};
 use ndarray::{Array2, ArrayView2};
 
 fn clip(v: f64, lim: f64) -> f64 {
     v.clamp(-lim, lim)
-}
-
-fn sigmoid(v: f64) -> f64 {
-    1.0 / (1.0 + (-v).exp())
-}
-
-fn softplus(v: f64) -> f64 {
-    v.exp().ln_1p()
 }
 
 /// The rows `y_t` for inputs `xs` from `state`.

@@ -3,14 +3,10 @@
 //! `reference` property checks every form against.
 
 use crate::DtpnParams;
-use mnnn_core::naive::{values, vec_mat};
+use mnnn_core::naive::{sigmoid, values, vec_mat};
 use mnnn_core::reference::Compat;
 use mnnn_core::{Dims, Tensors};
 use ndarray::{Array2, ArrayView2};
-
-fn sigmoid(v: f64) -> f64 {
-    1.0 / (1.0 + (-v).exp())
-}
 
 /// The rows `out_t` for inputs `xs` from `state`.
 pub(crate) fn naive(

@@ -53,7 +53,7 @@ pub use tape::Tape;
 use mnnn_core::cell::Dims;
 use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
 use mnnn_core::{Result, Scalar, Tensors};
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 
 /// The `lstm` registry entry.
 pub struct Lstm;
@@ -94,15 +94,7 @@ impl Architecture for Lstm {
         state: &Tensors<f64>,
         xs: ArrayView2<f64>,
     ) -> Option<Array2<f64>> {
-        let ys = naive::run(
-            Kind::Lstm,
-            p.hidden,
-            p.layers,
-            weights,
-            &mut state.clone(),
-            xs.insert_axis(Axis(1)),
-        );
-        Some(ys.index_axis_move(Axis(1), 0))
+        Some(naive::rows(Kind::Lstm, p, weights, state, xs))
     }
 }
 
@@ -139,15 +131,7 @@ impl Architecture for Gru {
         state: &Tensors<f64>,
         xs: ArrayView2<f64>,
     ) -> Option<Array2<f64>> {
-        let ys = naive::run(
-            Kind::Gru,
-            p.hidden,
-            p.layers,
-            weights,
-            &mut state.clone(),
-            xs.insert_axis(Axis(1)),
-        );
-        Some(ys.index_axis_move(Axis(1), 0))
+        Some(naive::rows(Kind::Gru, p, weights, state, xs))
     }
 }
 
