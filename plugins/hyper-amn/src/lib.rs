@@ -83,6 +83,7 @@
 mod backward;
 mod cell;
 mod forward;
+mod naive;
 mod params;
 
 pub use cell::{HyperAmnCell, Scratch, Tape};
@@ -91,7 +92,8 @@ pub use params::{HyperAmnParams, MAX_HEADS, MAX_SIZE};
 
 use mnnn_core::reference::Compat;
 use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
-use mnnn_core::{Dims, Result, Scalar};
+use mnnn_core::{Dims, Result, Scalar, Tensors};
+use ndarray::{Array2, ArrayView2};
 
 /// The Hyper-AMN registry entry.
 pub struct HyperAmn;
@@ -137,6 +139,16 @@ impl Architecture for HyperAmn {
             Compat::Design => core,
             Compat::Reference => core + params.hidden,
         }
+    }
+
+    fn naive(
+        params: &HyperAmnParams,
+        dims: Dims,
+        weights: &Tensors<f64>,
+        state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        naive::naive(params, dims, weights, state, xs)
     }
 }
 

@@ -1,14 +1,11 @@
-//! Hyper-AMN against its equations (both modes, the reference's in f32), finite differences,
+//! Hyper-AMN against its naive loop (both modes, the reference's in f32), finite differences,
 //! its parameter ranges, its diagnostics and a long stream.
-
-// The equations are written out as plain index loops, the way the spec states them.
-#![allow(clippy::needless_range_loop)]
 
 use mnnn_core::gradcheck::{
     check_model_inputs, check_model_params, check_model_state, regression_data,
 };
 use mnnn_core::testkit;
-use mnnn_core::{DynModel, Entry, Inputs, IoSpec, Rng, Scalar, Tensors};
+use mnnn_core::{Dims, DynModel, Entry, Inputs, IoSpec, Rng, Scalar, Tensors};
 use mnnn_hyper_amn::HyperAmn;
 use ndarray::Array2;
 
@@ -33,168 +30,6 @@ fn set<S: Scalar>(t: &mut Tensors<S>, name: &str, v: &[f64]) {
     }
 }
 
-fn softplus(x: f64) -> f64 {
-    (1.0 + x.exp()).ln()
-}
-
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// The weights of a small model as plain f64 vectors (coefficients already mapped).
-struct Plain {
-    i: usize,
-    h: usize,
-    m: usize,
-    nh: usize,
-    o: usize,
-    design: bool,
-    dt: f64,
-    mix: f64,
-    clip: f64,
-    a: Vec<f64>,
-    bf: Vec<f64>,
-    dec: Vec<f64>,
-    lam: Vec<f64>,
-    b: Vec<f64>,
-    k: Vec<f64>,
-    q: Vec<f64>,
-    v: Vec<f64>,
-    g: Vec<f64>,
-    x: Vec<f64>,
-    c: Vec<f64>,
-    d: Vec<f64>,
-}
-
-impl Plain {
-    #[allow(clippy::too_many_arguments)]
-    fn read(
-        p: &Tensors<f64>,
-        dims: (usize, usize, usize, usize, usize),
-        design: bool,
-        dt: f64,
-        mix: f64,
-        clip: f64,
-    ) -> Plain {
-        let (i, h, m, nh, o) = dims;
-        let map = |name: &str, f: fn(f64) -> f64| -> Vec<f64> {
-            if design {
-                get(p, &format!("{name}_raw")).into_iter().map(f).collect()
-            } else {
-                get(p, name)
-            }
-        };
-        Plain {
-            i,
-            h,
-            m,
-            nh,
-            o,
-            design,
-            dt,
-            mix,
-            clip,
-            a: map("a", softplus),
-            bf: map("bf", softplus),
-            dec: map("decay", sigmoid),
-            lam: map("lambda", sigmoid),
-            b: get(p, "b"),
-            k: get(p, "k"),
-            q: get(p, "q"),
-            v: get(p, "v"),
-            g: get(p, "g"),
-            x: get(p, "cross"),
-            c: get(p, "c"),
-            d: get(p, "d"),
-        }
-    }
-
-    /// One step of the equations (§5.3 of the reference report for reference mode, the crate
-    /// docs for design mode): updates `s` (nh·H), `mf` (nh·M·H), `mg` (H); returns `y` and
-    /// the gate.
-    fn step(
-        &self,
-        x: &[f64],
-        s: &mut [f64],
-        mf: &mut [f64],
-        mg: &mut [f64],
-    ) -> (Vec<f64>, Vec<f64>) {
-        let (ni, nh_, m, heads, no) = (self.i, self.h, self.m, self.nh, self.o);
-        let h = nh_;
-        // Reference: the gate from the previous merged state, before anything else.
-        let gate_from =
-            |src: &[f64], k: usize| -> f64 { (0..h).map(|j| src[j] * self.g[k * h + j]).sum() };
-        let softmax = |l: Vec<f64>| -> Vec<f64> {
-            let mx = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let e: Vec<f64> = l.iter().map(|v| (v - mx).exp()).collect();
-            let s: f64 = e.iter().sum();
-            e.iter().map(|v| v / s).collect()
-        };
-        let ref_gate = softmax((0..heads).map(|k| gate_from(mg, k)).collect());
-        let mut z = vec![0.0; heads * h];
-        for k in 0..heads {
-            let mut st = vec![0.0; h];
-            for i in 0..h {
-                let u: f64 = (0..ni).map(|j| x[j] * self.b[j * h + i]).sum();
-                st[i] = self.lam[i] * s[k * h + i] + u;
-            }
-            for i in 0..h {
-                let f = st[i].tanh();
-                let tau = self.a[k * h + i] + self.bf[k * h + i] * f.abs();
-                st[i] += self.dt * (-tau * st[i] + self.bf[k * h + i] * f);
-            }
-            let w = if self.design { 1.0 - self.dec[k] } else { 1.0 };
-            let key: Vec<f64> = (0..m)
-                .map(|mi| sigmoid((0..h).map(|i| st[i] * self.k[(k * h + i) * m + mi]).sum()))
-                .collect();
-            for mi in 0..m {
-                for i in 0..h {
-                    let idx = (k * m + mi) * h + i;
-                    mf[idx] = self.dec[k] * mf[idx] + w * key[mi] * st[i] * self.v[idx];
-                }
-            }
-            let qry: Vec<f64> = (0..m)
-                .map(|mi| sigmoid((0..h).map(|i| st[i] * self.q[(k * h + i) * m + mi]).sum()))
-                .collect();
-            for i in 0..h {
-                let read: f64 = (0..m).map(|mi| qry[mi] * mf[(k * m + mi) * h + i]).sum();
-                z[k * h + i] = self.mix * st[i] + (1.0 - self.mix) * read.tanh();
-            }
-        }
-        for k in 0..heads {
-            for i in 0..h {
-                let v: f64 = (0..heads)
-                    .map(|j| self.x[k * heads + j] * z[j * h + i])
-                    .sum();
-                s[k * h + i] = if self.design {
-                    v.clamp(-self.clip, self.clip)
-                } else {
-                    v
-                };
-            }
-        }
-        let gate = if self.design {
-            softmax(
-                (0..heads)
-                    .map(|k| gate_from(&s[k * h..(k + 1) * h], k))
-                    .collect(),
-            )
-        } else {
-            ref_gate
-        };
-        for i in 0..h {
-            mg[i] = (0..heads).map(|k| gate[k] * s[k * h + i]).sum();
-        }
-        let y = (0..no)
-            .map(|o| {
-                (0..h).map(|j| mg[j] * self.c[j * no + o]).sum::<f64>()
-                    + (0..ni).map(|j| x[j] * self.d[j * no + o]).sum::<f64>()
-            })
-            .collect();
-        (y, gate)
-    }
-}
-
 /// Sets the output head to the identity, so the model's output is the cell's.
 fn identity_head<S: Scalar>(m: &mut dyn DynModel<S>, o: usize) {
     let mut p = m.params().clone();
@@ -206,16 +41,10 @@ fn identity_head<S: Scalar>(m: &mut dyn DynModel<S>, o: usize) {
     m.set_params(&p).unwrap();
 }
 
-/// Runs `steps` random inputs through the model (type `S`) and the plain loop from the same
-/// weights and starting state; returns the largest relative distance of outputs and states.
-fn against_plain<S: Scalar>(
-    params: &str,
-    design: bool,
-    dt: f64,
-    mix: f64,
-    clip: f64,
-    steps: usize,
-) -> (f64, usize) {
+/// Runs `steps` random inputs through the model (type `S`) and the entry's naive f64 loop
+/// (`src/naive.rs`) from the same weights and starting state; returns the largest relative
+/// distance of the outputs and how many head states ended on the clip.
+fn against_naive<S: Scalar>(params: &str, clip: f64, steps: usize) -> (f64, usize) {
     let (i, h, m, nh, o) = (2, 4, 3, 3, 2);
     let full = format!("(hidden: {h}, manifold: {m}, heads: {nh}, {params})");
     let mut model = model::<S>(&full, i, o, 5);
@@ -227,66 +56,42 @@ fn against_plain<S: Scalar>(
         .for_each(|v| *v = S::from_f64(0.8 * rng.normal()));
     model.set_state(&st).unwrap();
     let p64 = model.params().cast::<f64>();
-    let w = Plain::read(&p64, (i, h, m, nh, o), design, dt, mix, clip);
     let st64 = model.state().cast::<f64>();
-    let (mut s, mut mf) = (get(&st64, "s"), get(&st64, "m"));
-    let mut mg = if design {
-        vec![0.0; h]
-    } else {
-        get(&st64, "mg")
-    };
     let xs: Vec<f64> = (0..steps * i).map(|_| 1.5 * rng.normal()).collect();
-    let ys = model
-        .predict(&Inputs::Real(
-            Array2::from_shape_vec((steps, i), xs.iter().map(|&v| S::from_f64(v)).collect())
-                .unwrap(),
-        ))
-        .unwrap();
-    let mut worst: f64 = 0.0;
-    let mut clipped = 0;
+    let x64 = Array2::from_shape_vec((steps, i), xs.clone()).unwrap();
+    let ys = model.predict(&Inputs::Real(x64.mapv(S::from_f64))).unwrap();
+    let entry = Entry::of::<HyperAmn>();
+    let dims = Dims {
+        input: i,
+        output: o,
+    };
+    let want = (entry.naive)(&full, dims, &p64, &st64, x64.view())
+        .unwrap()
+        .expect("Hyper-AMN supplies a naive loop");
     let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(1.0);
-    for t in 0..steps {
-        let (y, _) = w.step(&xs[t * i..(t + 1) * i], &mut s, &mut mf, &mut mg);
-        clipped += s.iter().filter(|v| v.abs() == clip).count();
-        for k in 0..o {
-            worst = worst.max(rel(ys[[t, k]].as_f64(), y[k]));
-        }
-    }
+    let worst = ys
+        .iter()
+        .zip(want.iter())
+        .map(|(a, b)| rel(a.as_f64(), *b))
+        .fold(0.0, f64::max);
     let st = model.state().cast::<f64>();
-    for (name, want) in [("s", &s), ("m", &mf)] {
-        for (a, b) in get(&st, name).iter().zip(want.iter()) {
-            worst = worst.max(rel(*a, *b));
-        }
-    }
-    if !design {
-        for (a, b) in get(&st, "mg").iter().zip(&mg) {
-            worst = worst.max(rel(*a, *b));
-        }
-    }
+    let clipped = get(&st, "s").iter().filter(|v| v.abs() == clip).count();
     (worst, clipped)
 }
 
 #[test]
 fn design_steps_follow_the_equations() {
-    let (worst, clipped) = against_plain::<f64>(
-        "dt: 0.3, mix: 0.6, state_clip: 0.45",
-        true,
-        0.3,
-        0.6,
-        0.45,
-        6,
-    );
+    let (worst, clipped) = against_naive::<f64>("dt: 0.3, mix: 0.6, state_clip: 0.45", 0.45, 6);
     assert!(worst < 1e-12, "design: {worst:e}");
     assert!(clipped > 0, "the test should exercise the state clip");
     // At the defaults.
-    let (worst, _) = against_plain::<f64>("", true, 0.1, 0.7, 10.0, 6);
+    let (worst, _) = against_naive::<f64>("", 10.0, 6);
     assert!(worst < 1e-12, "design defaults: {worst:e}");
 }
 
 #[test]
 fn reference_mode_reproduces_the_reference_forward_pass_in_f32() {
-    let (worst, _) =
-        against_plain::<f32>("compat: \"reference\"", false, 0.1, 0.7, f64::INFINITY, 8);
+    let (worst, _) = against_naive::<f32>("compat: \"reference\"", f64::INFINITY, 8);
     assert!(worst < 2e-5, "reference: {worst:e}");
 }
 
