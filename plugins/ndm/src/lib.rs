@@ -102,6 +102,7 @@ mod backward;
 mod cell;
 mod consts;
 mod fast;
+mod naive;
 mod params;
 mod step;
 
@@ -114,7 +115,8 @@ pub use step::Scratch;
 
 use mnnn_core::reference::Compat;
 use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
-use mnnn_core::{Dims, Result, Scalar};
+use mnnn_core::{Dims, Result, Scalar, Tensors};
+use ndarray::{Array2, ArrayView2};
 
 /// The NDM registry entry.
 pub struct Ndm;
@@ -168,6 +170,16 @@ impl Architecture for Ndm {
         h.saturating_mul(3)
             .saturating_add(params.manifold.saturating_mul(h))
             .saturating_add(fast.saturating_mul(copies))
+    }
+
+    fn naive(
+        params: &NdmParams,
+        dims: Dims,
+        weights: &Tensors<f64>,
+        state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        naive::naive(params, dims, weights, state, xs)
     }
 }
 

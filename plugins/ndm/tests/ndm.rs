@@ -1,8 +1,6 @@
-//! NDM against an independent token loop (every variant, both modes), finite differences,
+//! NDM against its naive token loop (`src/naive.rs`: every variant, both modes), finite differences,
 //! and what the issue asks of it: repeatable resets, a bounded manifold written after the
 //! read, plasticity that decays with the stream, every slow parameter trained.
-
-mod naive;
 
 use mnnn_core::gradcheck::{
     check_model_inputs, check_model_params, check_model_state, regression_data,
@@ -13,7 +11,6 @@ use mnnn_core::{
     Tensors, TrainConfig,
 };
 use mnnn_ndm::Ndm;
-use naive::Naive;
 use ndarray::Array2;
 
 const VARIANTS: [&str; 3] = ["original", "clamped", "momentum"];
@@ -38,19 +35,6 @@ fn real<S: Scalar>(rows: usize, cols: usize, v: &[f64]) -> Inputs<S> {
     Inputs::Real(Array2::from_shape_fn((rows, cols), |(r, c)| {
         S::from_f64(v[r * cols + c])
     }))
-}
-
-/// The constants (dt, λ, τ, ρ, γ, β) the naive loop needs.
-fn consts(variant: &str, design: bool) -> (f64, f64, f64, f64, f64, f64) {
-    if design {
-        (0.3, 0.2, 0.7, 0.95, 0.8, 0.6)
-    } else {
-        match variant {
-            "original" => (0.1, 1e-4, 0.95, 0.999, 0.995, 0.6),
-            "clamped" => (0.05, 1e-3, 0.95, 0.999, 0.995, 0.6),
-            _ => (0.1, 1e-4, 0.95, 0.999, 0.995, 0.6),
-        }
-    }
 }
 
 fn params_text(variant: &str, compat: &str, h: usize, m: usize) -> String {
@@ -92,14 +76,39 @@ fn case(variant: &str, compat: &str, seed: u64) -> (Box<dyn DynModel<f64>>, Tens
 // ---------------------------------------------------------------------------------------
 // The equations, against the naive loop.
 
+/// The entry's naive loop (what the suite's `reference` property reads) from `text`'s
+/// params, the model's weights and `state`, over `xs` (`steps × i`).
+fn naive_ys(
+    text: &str,
+    i: usize,
+    o: usize,
+    w: &Tensors<f64>,
+    state: &Tensors<f64>,
+    xs: &[f64],
+) -> Array2<f64> {
+    let x = Array2::from_shape_vec((xs.len() / i, i), xs.to_vec()).unwrap();
+    (Entry::of::<Ndm>().naive)(
+        text,
+        mnnn_core::Dims {
+            input: i,
+            output: o,
+        },
+        w,
+        state,
+        x.view(),
+    )
+    .unwrap()
+    .expect("NDM supplies a naive loop")
+}
+
 #[test]
 fn every_variant_and_mode_follows_the_equations() {
     let mut rng = Rng::new(3);
-    let xs: Vec<f64> = (0..3 * 6).map(|_| rng.normal()).collect();
+    let steps = 12;
+    let xs: Vec<f64> = (0..3 * steps).map(|_| rng.normal()).collect();
     for variant in VARIANTS {
         for compat in ["design", "reference"] {
             let (mut m, s0) = case(variant, compat, 5);
-            let design = compat == "design";
             // Sequence 0 of the random batched state, as a one-sequence state.
             let mut st = m.state().clone();
             for k in 0..st.layout().len() {
@@ -107,32 +116,15 @@ fn every_variant_and_mode_follows_the_equations() {
                 st.slice_mut(k).copy_from_slice(&s0.slice(k)[..n]);
             }
             m.set_state(&st).unwrap();
-            let mut nv = Naive::from(
-                variant,
-                design,
-                (3, 4, 3, 2),
-                consts(variant, design),
-                m.params(),
-                &st,
-            );
-            let ys = m.predict(&real(6, 3, &xs)).unwrap();
-            for t in 0..6 {
-                let want = nv.step(&xs[t * 3..(t + 1) * 3]);
+            let text = params_text(variant, compat, 4, 3);
+            let want = naive_ys(&text, 3, 2, m.params(), &st, &xs);
+            let ys = m.predict(&real(steps, 3, &xs)).unwrap();
+            for t in 0..steps {
                 for o in 0..2 {
-                    let got = ys[[t, o]];
+                    let (got, want) = (ys[[t, o]], want[[t, o]]);
                     assert!(
-                        (got - want[o]).abs() < 1e-12 * (1.0 + want[o].abs()),
-                        "{variant}/{compat} step {t}: {got} vs {}",
-                        want[o]
-                    );
-                }
-            }
-            let st = m.state();
-            for (name, want) in &nv.s {
-                for (a, b) in get(st, name).iter().zip(want) {
-                    assert!(
-                        (a - b).abs() < 1e-12 * (1.0 + b.abs()),
-                        "{variant}/{compat} state {name}: {a} vs {b}"
+                        (got - want).abs() < 1e-12 * (1.0 + want.abs()),
+                        "{variant}/{compat} step {t}: {got} vs {want}"
                     );
                 }
             }
@@ -152,20 +144,13 @@ fn reference_mode_in_f32_reproduces_the_reference_forward_pass() {
         let mut m32 = model::<f32>(&text, 2, 3, 1);
         let p64: Tensors<f64> = m32.params().cast();
         let s64: Tensors<f64> = m32.state().cast();
-        let mut nv = Naive::from(
-            variant,
-            false,
-            (2, 6, 4, 3),
-            consts(variant, false),
-            &p64,
-            &s64,
-        );
+        let want = naive_ys(&text, 2, 3, &p64, &s64, &xs);
         let ys = m32.predict(&real(40, 2, &xs)).unwrap();
         let mut worst = 0.0f64;
         for t in 0..40 {
-            let want = nv.step(&xs[t * 2..(t + 1) * 2]);
             for o in 0..3 {
-                worst = worst.max((f64::from(ys[[t, o]]) - want[o]).abs() / (1.0 + want[o].abs()));
+                let want = want[[t, o]];
+                worst = worst.max((f64::from(ys[[t, o]]) - want).abs() / (1.0 + want.abs()));
             }
         }
         assert!(worst < 1e-5, "{variant}: worst relative error {worst:e}");
