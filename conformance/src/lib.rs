@@ -152,6 +152,9 @@ impl Suite {
                 Ok(false) => Outcome::Skipped("the entry supplies no naive loop".into()),
                 Err(e) => Outcome::Fail(e),
             },
+            Property::Diagnostics => self.run(entry, n.div_ceil(4), &|c| {
+                props::diagnostics::check(entry, c)
+            }),
         };
         PropertyReport {
             property,

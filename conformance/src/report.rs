@@ -24,11 +24,13 @@ pub enum Property {
     Config,
     /// Step, windowed, chunked and batched forms equal the entry's naive f64 token loop.
     Reference,
+    /// `diagnostics()` returns the declared names, each once, and finite values.
+    Diagnostics,
 }
 
 impl Property {
     /// Every property, in report order.
-    pub const ALL: [Property; 8] = [
+    pub const ALL: [Property; 9] = [
         Property::Persistence,
         Property::NoGrowth,
         Property::Chunked,
@@ -37,6 +39,7 @@ impl Property {
         Property::BadInput,
         Property::Config,
         Property::Reference,
+        Property::Diagnostics,
     ];
 
     /// Short name for tables.
@@ -50,6 +53,7 @@ impl Property {
             Property::BadInput => "bad-input",
             Property::Config => "config",
             Property::Reference => "reference",
+            Property::Diagnostics => "diagnostics",
         }
     }
 }

@@ -23,7 +23,8 @@ const SEED_IGNORED: u8 = 5;
 const WIDE_PANIC: u8 = 6;
 const FRESH_GRAD: u8 = 7;
 const WRONG_TERM: u8 = 8;
-const NAMES: [&str; 9] = [
+const LOOSE_DIAGNOSTIC: u8 = 9;
+const NAMES: [&str; 10] = [
     "ctl-ok",
     "ctl-growing",
     "ctl-snapshot-gap",
@@ -33,6 +34,7 @@ const NAMES: [&str; 9] = [
     "ctl-wide-panic",
     "ctl-fresh-grad",
     "ctl-wrong-term",
+    "ctl-loose-diagnostic",
 ];
 
 /// A leaky linear memory `h_t = a ⊙ h_{t−1} + x_t W`, `y_t = h_t V`, starting from a learned
@@ -247,8 +249,14 @@ impl<S: Scalar, const D: u8> Cell<S> for Leaky<D> {
     }
 
     fn diagnostics(&self, _p: &Tensors<S>, state: &Tensors<S>) -> Vec<Diagnostic> {
+        // Under `LOOSE_DIAGNOSTIC`, the name drifts from the one declared (as a rename in
+        // one place and not the other would).
         vec![Diagnostic {
-            name: "mean_abs_h",
+            name: if D == LOOSE_DIAGNOSTIC {
+                "mean_h"
+            } else {
+                "mean_abs_h"
+            },
             value: state.data().iter().map(|v| v.as_f64().abs()).sum::<f64>(),
         }]
     }
@@ -313,6 +321,7 @@ mnnn_core::register!(Leaky<SEED_IGNORED>);
 mnnn_core::register!(Leaky<WIDE_PANIC>);
 mnnn_core::register!(Leaky<FRESH_GRAD>);
 mnnn_core::register!(Leaky<WRONG_TERM>);
+mnnn_core::register!(Leaky<LOOSE_DIAGNOSTIC>);
 
 fn caught(name: &str, property: Property, expect: &str) {
     let report = Suite::new().check_only(name, &[property]).unwrap();
@@ -471,5 +480,14 @@ fn a_term_wrong_in_every_form_alike_is_caught_by_reference_alone() {
         "ctl-wrong-term",
         Property::Reference,
         "step: relative distance",
+    );
+}
+
+#[test]
+fn a_diagnostic_other_than_the_declared_one_is_caught_by_diagnostics() {
+    caught(
+        "ctl-loose-diagnostic",
+        Property::Diagnostics,
+        "diagnostic 'mean_h' is returned but not declared",
     );
 }

@@ -4,6 +4,7 @@ pub mod bad_input;
 pub mod chunked;
 pub mod config;
 pub mod determinism;
+pub mod diagnostics;
 pub mod gradients;
 pub mod growth;
 pub mod persistence;
