@@ -77,6 +77,7 @@
 mod backward;
 mod cell;
 mod forward;
+mod naive;
 mod params;
 
 pub use cell::{Scratch, SgwAmnCell, Tape};
@@ -85,7 +86,8 @@ pub use params::{MAX_SIZE, SgwAmnParams};
 
 use mnnn_core::reference::Compat;
 use mnnn_core::registry::{Architecture, Capability, Family, ParamRange};
-use mnnn_core::{Dims, Result, Scalar};
+use mnnn_core::{Dims, Result, Scalar, Tensors};
+use ndarray::{Array2, ArrayView2};
 
 /// The SGW-AMN registry entry.
 pub struct SgwAmn;
@@ -142,6 +144,16 @@ impl Architecture for SgwAmn {
             + params.workspace * params.workspace
             + params.manifold * params.post
             + params.pre
+    }
+
+    fn naive(
+        params: &SgwAmnParams,
+        dims: Dims,
+        weights: &Tensors<f64>,
+        state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        naive::naive(params, dims, weights, state, xs)
     }
 }
 

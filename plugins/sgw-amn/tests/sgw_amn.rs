@@ -1,14 +1,11 @@
-//! SGW-AMN against its equations (both modes, the reference's in f32), finite differences
+//! SGW-AMN against its naive loop (both modes, the reference's in f32), finite differences
 //! (the sparsity penalty included), its parameter ranges and its diagnostics.
-
-// The equations are written out as plain index loops, the way the spec states them.
-#![allow(clippy::needless_range_loop)]
 
 use mnnn_core::gradcheck::{
     check_model_inputs, check_model_params, check_model_state, regression_data,
 };
 use mnnn_core::testkit;
-use mnnn_core::{DynModel, Entry, Inputs, IoSpec, Rng, Scalar, Tensors};
+use mnnn_core::{Dims, DynModel, Entry, Inputs, IoSpec, Rng, Scalar, Tensors};
 use mnnn_sgw_amn::SgwAmn;
 use ndarray::Array2;
 
@@ -34,14 +31,6 @@ fn set<S: Scalar>(t: &mut Tensors<S>, name: &str, v: &[f64]) {
     }
 }
 
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-fn gelu(u: f64) -> f64 {
-    0.5 * u * (1.0 + (0.797884560803 * (u + 0.044715 * u * u * u)).tanh())
-}
-
 const I: usize = 2;
 const P: usize = 5;
 const W: usize = 3;
@@ -49,117 +38,10 @@ const Q: usize = 4;
 const M: usize = 2;
 const O: usize = 2;
 
-struct Plain {
-    design: bool,
-    temp: f64,
-    dt: f64,
-    dec: f64,
-    hd: f64,
-    mix: f64,
-    clip: f64,
-    a: Vec<f64>,
-    bf: Vec<f64>,
-    wip: Vec<f64>,
-    cw: Vec<f64>,
-    wwq: Vec<f64>,
-    k: Vec<f64>,
-    q: Vec<f64>,
-    v: Vec<f64>,
-    wout: Vec<f64>,
-}
-
-impl Plain {
-    /// One step (§6.3 of the reference report in reference mode; the crate docs in design
-    /// mode); updates `ws` (W), `wm` (W·W), `mf` (M·Q), returns `y`.
-    fn step(&self, x: &[f64], ws: &mut [f64], wm: &mut [f64], mf: &mut [f64]) -> Vec<f64> {
-        let pre: Vec<f64> = (0..P)
-            .map(|i| gelu((0..I).map(|j| x[j] * self.wip[j * P + i]).sum()))
-            .collect();
-        let sc: Vec<f64> = (0..P)
-            .map(|i| (0..W).map(|j| (pre[i] * self.cw[i * W + j]).abs()).sum())
-            .collect();
-        // Greedy top-W by score, ties to the lower index.
-        let mut marked = sc.clone();
-        let mut win = Vec::new();
-        for _ in 0..W {
-            let mut best = 0;
-            for i in 1..P {
-                if marked[i] > marked[best] {
-                    best = i;
-                }
-            }
-            win.push(best);
-            marked[best] = -1.0;
-        }
-        let weights: Vec<f64> = if self.design {
-            let e: Vec<f64> = win.iter().map(|&i| (sc[i] / self.temp).exp()).collect();
-            let s: f64 = e.iter().sum();
-            e.iter().map(|v| W as f64 * v / s).collect()
-        } else {
-            vec![1.0; W]
-        };
-        let mut w: Vec<f64> = if self.design {
-            ws.to_vec()
-        } else {
-            vec![0.0; W]
-        };
-        for j in 0..W {
-            for (n, &i) in win.iter().enumerate() {
-                w[j] += weights[n] * pre[i] * self.cw[i * W + j];
-            }
-        }
-        let mr: Vec<f64> = (0..W)
-            .map(|i| (0..W).map(|j| wm[i * W + j] * w[j]).sum())
-            .collect();
-        for i in 0..W {
-            let f = (w[i] + mr[i]).tanh();
-            let tau = self.a[i] + self.bf[i] * f.abs();
-            let v = w[i] + self.dt * (-tau * w[i] + self.bf[i] * f);
-            ws[i] = if self.design {
-                v.clamp(-self.clip, self.clip)
-            } else {
-                v
-            };
-        }
-        for i in 0..W {
-            for j in 0..W {
-                wm[i * W + j] = self.hd * wm[i * W + j] + (1.0 - self.hd) * ws[i] * ws[j];
-            }
-        }
-        let mut p: Vec<f64> = (0..Q)
-            .map(|i| {
-                (0..W)
-                    .map(|j| ws[j] * self.wwq[j * Q + i])
-                    .sum::<f64>()
-                    .tanh()
-            })
-            .collect();
-        let wscale = if self.design { 1.0 - self.dec } else { 1.0 };
-        for m in 0..M {
-            let key = sigmoid((0..Q).map(|i| p[i] * self.k[i * M + m]).sum());
-            for i in 0..Q {
-                mf[m * Q + i] = self.dec * mf[m * Q + i] + wscale * key * p[i] * self.v[m * Q + i];
-            }
-        }
-        let qry: Vec<f64> = (0..M)
-            .map(|m| sigmoid((0..Q).map(|i| p[i] * self.q[i * M + m]).sum()))
-            .collect();
-        for i in 0..Q {
-            let read: f64 = (0..M).map(|m| qry[m] * mf[m * Q + i]).sum();
-            p[i] = self.mix * p[i] + (1.0 - self.mix) * read.tanh();
-        }
-        (0..O)
-            .map(|o| (0..Q).map(|j| p[j] * self.wout[j * O + o]).sum())
-            .collect()
-    }
-}
-
-fn softplus(x: f64) -> f64 {
-    (1.0 + x.exp()).ln()
-}
-
-/// Runs random inputs through the model and the plain loop; the largest relative distance.
-fn against_plain<S: Scalar>(extra: &str, design: bool, k: (f64, f64, f64, f64, f64, f64)) -> f64 {
+/// Runs random inputs through the model (type `S`) and the entry's naive f64 loop
+/// (`src/naive.rs`) from the same weights and a random state; the largest relative distance
+/// of the outputs.
+fn against_naive<S: Scalar>(extra: &str) -> f64 {
     let params = format!("(pre: {P}, workspace: {W}, post: {Q}, manifold: {M}, {extra})");
     let mut m = model::<S>(&params, I, O, 5);
     let mut p = m.params().clone();
@@ -172,82 +54,38 @@ fn against_plain<S: Scalar>(extra: &str, design: bool, k: (f64, f64, f64, f64, f
         .iter_mut()
         .for_each(|v| *v = S::from_f64(0.7 * rng.normal()));
     m.set_state(&st).unwrap();
-    let p = m.params().cast::<f64>();
-    let map = |n: &str| -> Vec<f64> {
-        if design {
-            get(&p, &format!("{n}_raw"))
-                .into_iter()
-                .map(softplus)
-                .collect()
-        } else {
-            get(&p, n)
-        }
-    };
-    let (temp, dt, dec, hd, mix, clip) = k;
-    let w = Plain {
-        design,
-        temp,
-        dt,
-        dec,
-        hd,
-        mix,
-        clip,
-        a: map("a"),
-        bf: map("bf"),
-        wip: get(&p, "w_ip"),
-        cw: get(&p, "comp"),
-        wwq: get(&p, "w_wq"),
-        k: get(&p, "k"),
-        q: get(&p, "q"),
-        v: get(&p, "v"),
-        wout: get(&p, "w_out"),
-    };
-    let st = m.state().cast::<f64>();
-    let (mut ws, mut wm, mut mf) = (get(&st, "ws"), get(&st, "wm"), get(&st, "m"));
-    let steps = 7;
+    let (p64, st64) = (m.params().cast::<f64>(), m.state().cast::<f64>());
+    let steps = 10;
     let xs: Vec<f64> = (0..steps * I).map(|_| 1.5 * rng.normal()).collect();
-    let ys = m
-        .predict(&Inputs::Real(
-            Array2::from_shape_vec((steps, I), xs.iter().map(|&v| S::from_f64(v)).collect())
-                .unwrap(),
-        ))
-        .unwrap();
+    let x64 = Array2::from_shape_vec((steps, I), xs).unwrap();
+    let ys = m.predict(&Inputs::Real(x64.mapv(S::from_f64))).unwrap();
+    let dims = Dims {
+        input: I,
+        output: O,
+    };
+    let want = (Entry::of::<SgwAmn>().naive)(&params, dims, &p64, &st64, x64.view())
+        .unwrap()
+        .expect("SGW-AMN supplies a naive loop");
     let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(1.0);
-    let mut worst: f64 = 0.0;
-    for t in 0..steps {
-        let y = w.step(&xs[t * I..(t + 1) * I], &mut ws, &mut wm, &mut mf);
-        for o in 0..O {
-            worst = worst.max(rel(ys[[t, o]].as_f64(), y[o]));
-        }
-    }
-    let st = m.state().cast::<f64>();
-    for (name, want) in [("ws", &ws), ("wm", &wm), ("m", &mf)] {
-        for (a, b) in get(&st, name).iter().zip(want.iter()) {
-            worst = worst.max(rel(*a, *b));
-        }
-    }
-    worst
+    ys.iter()
+        .zip(want.iter())
+        .map(|(a, b)| rel(a.as_f64(), *b))
+        .fold(0.0, f64::max)
 }
 
 #[test]
 fn design_steps_follow_the_equations() {
-    let worst = against_plain::<f64>(
+    let worst = against_naive::<f64>(
         "temperature: 0.7, dt: 0.3, memory_decay: 0.9, workspace_decay: 0.8, mix: 0.6, state_clip: 0.4",
-        true,
-        (0.7, 0.3, 0.9, 0.8, 0.6, 0.4),
     );
     assert!(worst < 1e-12, "design: {worst:e}");
-    let worst = against_plain::<f64>("", true, (0.5, 0.1, 0.995, 0.98, 0.7, 10.0));
+    let worst = against_naive::<f64>("");
     assert!(worst < 1e-12, "design defaults: {worst:e}");
 }
 
 #[test]
 fn reference_mode_reproduces_the_reference_forward_pass_in_f32() {
-    let worst = against_plain::<f32>(
-        "compat: \"reference\"",
-        false,
-        (0.5, 0.1, 0.995, 0.98, 0.7, f64::INFINITY),
-    );
+    let worst = against_naive::<f32>("compat: \"reference\"");
     assert!(worst < 2e-5, "reference: {worst:e}");
 }
 
