@@ -143,7 +143,7 @@ pub struct Scratch<S> {
     pub(crate) x: Vec<S>,
     pub(crate) rec: crate::forward::Record<S>,
     pub(crate) y: Vec<S>,
-    pub(crate) taken: Vec<bool>,
+    pub(crate) pick: crate::select::Pick<S>,
 }
 
 /// What the forward window keeps for the backward pass: every step's intermediate values

@@ -3,6 +3,7 @@
 //! compute the same values bit for bit.
 
 use crate::cell::{COMP, Coef, K, QM, Scratch, SgwAmnCell, Tape, V, WIP, WOUT, WWQ};
+use crate::select::{Pick, select};
 use mnnn_core::buf::zeroed;
 use mnnn_core::{Scalar, Tensors};
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3};
@@ -140,62 +141,11 @@ fn sigmoid_inplace<S: Scalar>(x: &mut [S]) {
     x.iter_mut().for_each(|v| *v = half + half * *v);
 }
 
-/// The indices of the `w` largest scores, largest first, ties to the lower index; once every
-/// index is taken, index 0 repeats (the reference's selection by repeated arg-max, whose order
-/// the routing weights follow). `taken` is P flags of work space.
-#[inline(always)]
-pub(crate) fn select<S: Scalar>(sc: &[S], taken: &mut [bool], win: &mut [u32]) {
-    #[allow(clippy::eq_op)]
-    let nan = sc.iter().fold(false, |any, &v| any | (v != v));
-    if win.len() > sc.len() || nan {
-        select_by_argmax(sc, taken, win);
-        return;
-    }
-    // One pass that keeps the best `w` so far in order: an index goes after every kept
-    // score it does not exceed, which is the arg-max order (NaN-free scores only: a NaN
-    // breaks the ordering that this relies on, so those go through the arg-max loop).
-    let w = win.len();
-    if w == 0 {
-        return;
-    }
-    let mut len = 0;
-    for (i, &v) in sc.iter().enumerate() {
-        if len == w && v <= sc[win[w - 1] as usize] {
-            continue;
-        }
-        let mut pos = len.min(w - 1);
-        while pos > 0 && v > sc[win[pos - 1] as usize] {
-            win[pos] = win[pos - 1];
-            pos -= 1;
-        }
-        win[pos] = i as u32;
-        len = (len + 1).min(w);
-    }
-}
-
-/// [`select`] by repeated arg-max with strict comparison: the definition, kept for the cases
-/// the one-pass form does not cover (NaN scores, more winners than scores).
-#[inline(never)]
-pub(crate) fn select_by_argmax<S: Scalar>(sc: &[S], taken: &mut [bool], win: &mut [u32]) {
-    taken.iter_mut().for_each(|t| *t = false);
-    for slot in win.iter_mut() {
-        let mut best: Option<(usize, S)> = None;
-        for (i, (&v, &t)) in sc.iter().zip(taken.iter()).enumerate() {
-            if !t && best.is_none_or(|(_, b)| v > b) {
-                best = Some((i, v));
-            }
-        }
-        let i = best.map_or(0, |(i, _)| i);
-        taken[i] = true;
-        *slot = i as u32;
-    }
-}
-
 impl<S: Scalar> SgwAmnCell<S> {
     /// One step for `b` rows. Reads `x` (`b × I`); updates the workspace state `ws`
     /// (`b × W`; read only in design mode), the workspace memory `wm` (`b × W × W`), the
     /// manifold `m` (`b × M × Q`) and the last scores `scores` (`b × P`); writes `y`
-    /// (`b × O`) and the intermediate values into `rec`. `taken` is P flags of work space.
+    /// (`b × O`) and the intermediate values into `rec`. `pick` is the selection's work space.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(crate) fn step_rows(
@@ -206,7 +156,7 @@ impl<S: Scalar> SgwAmnCell<S> {
         x: &[S],
         state: (&mut [S], &mut [S], &mut [S], &mut [S]),
         rec: Rows<'_, S>,
-        taken: &mut [bool],
+        pick: &mut Pick<S>,
         y: &mut [S],
     ) {
         let (np, nw, nq, mm) = (self.pre, self.work, self.post, self.manifold);
@@ -251,7 +201,7 @@ impl<S: Scalar> SgwAmnCell<S> {
             let scb = &sc[bb * np..(bb + 1) * np];
             let prb = &pre[bb * np..(bb + 1) * np];
             let wb = &mut win[rows.clone()];
-            select(scb, taken, wb);
+            select(scb, pick, wb);
             let gb = &mut g[rows.clone()];
             if self.design {
                 // Softmax over the winners of score/temperature, times W: uniform scores
@@ -367,8 +317,8 @@ impl<S: Scalar> SgwAmnCell<S> {
         }
         if sc.rec.ws.len() != b * self.work {
             sc.rec.size(self, 1, b);
-            sc.taken.resize(self.pre, false);
         }
+        sc.pick.size(self.pre, self.work);
         sc.rec.norms(self, params);
         zeroed(&mut sc.y, b * o);
         let st = split_state(self, state.data_mut(), b);
@@ -380,7 +330,7 @@ impl<S: Scalar> SgwAmnCell<S> {
             &sc.x,
             st,
             rows,
-            &mut sc.taken,
+            &mut sc.pick,
             &mut sc.y,
         );
         y.assign(&ArrayView2::from_shape((b, o), &sc.y).expect("sized"));
@@ -410,7 +360,7 @@ impl<S: Scalar> SgwAmnCell<S> {
         tape.rec.norms(self, params);
         zeroed(&mut tape.wm, (t + 1) * bww);
         zeroed(&mut tape.m, (t + 1) * bm);
-        let mut taken = vec![false; self.pre];
+        let mut pick = Pick::new(self.pre, self.work);
         let mut y = vec![S::zero(); t * b * o];
         let (ws_st, wm_st, m_st, sc_st) = split_state(self, state.data_mut(), b);
         tape.wm[..bww].copy_from_slice(wm_st);
@@ -428,7 +378,7 @@ impl<S: Scalar> SgwAmnCell<S> {
                 &tape.x[step * b * i..(step + 1) * b * i],
                 (&mut *ws_st, &mut wn[..bww], &mut mn[..bm], &mut *sc_st),
                 rows,
-                &mut taken,
+                &mut pick,
                 &mut y[step * b * o..(step + 1) * b * o],
             );
         }
@@ -598,29 +548,5 @@ mod tests {
             &mut Scratch::default(),
         );
         assert_eq!((y1, s1), (y2, s2));
-    }
-
-    /// The one-pass selection gives the arg-max definition's winners in its order: ties,
-    /// zeros, fewer scores than winners and NaN scores included.
-    #[test]
-    fn one_pass_selection_is_the_argmax_order() {
-        let mut seed = 7u64;
-        let mut next = |levels: u64| {
-            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (seed >> 33) % levels
-        };
-        for case in 0..400 {
-            let p = 1 + next(40) as usize;
-            let w = 1 + next(12) as usize;
-            // Few distinct levels, so that ties are common.
-            let mut sc: Vec<f32> = (0..p).map(|_| next(6) as f32 * 0.5).collect();
-            if case % 7 == 0 {
-                sc[next(p as u64) as usize] = f32::NAN;
-            }
-            let (mut a, mut b) = (vec![0u32; w], vec![0u32; w]);
-            select(&sc, &mut vec![false; p], &mut a);
-            select_by_argmax(&sc, &mut vec![false; p], &mut b);
-            assert_eq!(a, b, "scores {sc:?}, w = {w}");
-        }
     }
 }

@@ -78,6 +78,7 @@ mod backward;
 mod cell;
 mod forward;
 mod params;
+mod select;
 
 pub use cell::{Scratch, SgwAmnCell, Tape};
 pub use forward::Record;
