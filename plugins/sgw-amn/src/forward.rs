@@ -82,7 +82,7 @@ impl<S: Scalar> Record<S> {
     /// that the comparison is built for the caller's (wide) instruction set.
     #[inline(always)]
     pub(crate) fn norms(&mut self, cell: &SgwAmnCell<S>, params: &Tensors<S>) {
-        let (w, comp) = (cell.work, params.slice(COMP));
+        let (w, comp) = (cell.work, cell.par(params, COMP));
         let same = self.seen.len() == comp.len()
             && self
                 .seen
@@ -180,7 +180,7 @@ impl<S: Scalar> SgwAmnCell<S> {
         } = rec;
         // pre = gelu(x W_ip), tanh approximation: 0.5·u·(1 + tanh(c·(u + a·u³))).
         zp.fill(S::zero());
-        S::gemm_rows_acc(zp, x, params.slice(WIP), b);
+        S::gemm_rows_acc(zp, x, self.par(params, WIP), b);
         let (gc, ga) = (S::from_f64(GELU_C), S::from_f64(GELU_A));
         for (t, &u) in gt.iter_mut().zip(&*zp) {
             *t = gc * (u + ga * u * u * u);
@@ -194,7 +194,7 @@ impl<S: Scalar> SgwAmnCell<S> {
             *sv = pv.abs() * n;
         }
         scores.copy_from_slice(sc);
-        let comp = params.slice(COMP);
+        let comp = self.par(params, COMP);
         let scale = S::from_f64(nw as f64);
         for bb in 0..b {
             let rows = bb * nw..(bb + 1) * nw;
@@ -268,10 +268,14 @@ impl<S: Scalar> SgwAmnCell<S> {
         }
         // Expansion, manifold write then read, post state, output.
         p0.fill(S::zero());
-        S::gemm_rows_acc(p0, ws, params.slice(WWQ), b);
+        S::gemm_rows_acc(p0, ws, self.par(params, WWQ), b);
         S::tanh_inplace(p0);
         kq.fill(S::zero());
-        let (pk, pq, pv) = (params.slice(K), params.slice(QM), params.slice(V));
+        let (pk, pq, pv) = (
+            self.par(params, K),
+            self.par(params, QM),
+            self.par(params, V),
+        );
         for (pr, kqr) in p0.chunks_exact(nq).zip(kq.chunks_exact_mut(2 * mm)) {
             let (kr, qr) = kqr.split_at_mut(mm);
             S::gemv_acc(kr, pr, pk);
@@ -294,7 +298,7 @@ impl<S: Scalar> SgwAmnCell<S> {
             *pv = mix * a + keep * c;
         }
         y.fill(S::zero());
-        S::gemm_rows_acc(y, p, params.slice(WOUT), b);
+        S::gemm_rows_acc(y, p, self.par(params, WOUT), b);
     }
 
     /// The body of [`mnnn_core::Cell::step`].
