@@ -314,30 +314,34 @@ impl<S: Scalar> SgwAmnCell<S> {
         let b = x.nrows();
         let o = self.dims.output;
         sc.coef.refresh(self, params);
-        sc.x.clear();
-        match x.as_slice() {
-            Some(xs) => sc.x.extend_from_slice(xs),
-            None => sc.x.extend(x.iter().copied()),
-        }
+        // The caller's buffers when contiguous (the usual case); copies otherwise.
+        let xs = match x.as_slice() {
+            Some(xs) => xs,
+            None => {
+                sc.x.clear();
+                sc.x.extend(x.iter().copied());
+                &sc.x
+            }
+        };
         if sc.rec.ws.len() != b * self.work {
             sc.rec.size(self, 1, b);
         }
         sc.pick.size(self.pre, self.work);
         sc.rec.norms(self, params);
-        zeroed(&mut sc.y, b * o);
+        let direct = y.is_standard_layout();
+        if !direct {
+            zeroed(&mut sc.y, b * o);
+        }
+        let ys = match y.as_slice_mut() {
+            Some(ys) => ys,
+            None => &mut sc.y,
+        };
         let st = split_state(self, state.data_mut(), b);
         let (rows, nrm) = sc.rec.rows(self, 0, b);
-        self.step_rows(
-            &sc.coef,
-            params,
-            nrm,
-            &sc.x,
-            st,
-            rows,
-            &mut sc.pick,
-            &mut sc.y,
-        );
-        y.assign(&ArrayView2::from_shape((b, o), &sc.y).expect("sized"));
+        self.step_rows(&sc.coef, params, nrm, xs, st, rows, &mut sc.pick, ys);
+        if !direct {
+            y.assign(&ArrayView2::from_shape((b, o), &sc.y).expect("sized"));
+        }
     }
 
     /// The recorded forward window: [`SgwAmnCell::step_rows`] on every step, with the
@@ -552,5 +556,46 @@ mod tests {
             &mut Scratch::default(),
         );
         assert_eq!((y1, s1), (y2, s2));
+    }
+
+    /// Inputs and outputs that are not contiguous (column views of wider arrays) step as
+    /// contiguous ones do: the step copies them rather than reading the caller's buffers.
+    #[test]
+    fn strided_inputs_and_outputs_step_as_contiguous_ones() {
+        use crate::SgwAmnParams;
+        use mnnn_core::Rng;
+        use mnnn_core::cell::{Cell, Dims};
+        use ndarray::{Array2, s};
+        let cell = SgwAmnCell::<f32>::new(
+            &SgwAmnParams {
+                pre: 9,
+                workspace: 3,
+                post: 5,
+                manifold: 6,
+                ..Default::default()
+            },
+            Dims {
+                input: 3,
+                output: 2,
+            },
+        );
+        let mut p = Tensors::zeros(cell.param_layout());
+        cell.init_params(&mut Rng::new(5), &mut p);
+        let b = 2;
+        let wide = Array2::from_shape_fn((b, 6), |(i, j)| 0.3 * i as f32 - 0.2 * j as f32);
+        let x = wide.slice(s![.., ..;2]);
+        assert!(x.as_slice().is_none());
+        let mut st1 = Tensors::zeros(cell.state_layout().batched(b));
+        let mut st2 = st1.clone();
+        let (mut sc1, mut sc2) = (Scratch::default(), Scratch::default());
+        for _ in 0..3 {
+            let mut y1 = Array2::zeros((b, 2));
+            cell.step(&p, &mut st1, x.to_owned().view(), y1.view_mut(), &mut sc1);
+            let mut out = Array2::from_elem((b, 4), 9.0f32);
+            cell.step(&p, &mut st2, x, out.slice_mut(s![.., 1..;2]), &mut sc2);
+            assert_eq!(out.slice(s![.., 1..;2]), y1);
+            assert_eq!(out.slice(s![.., ..;2]), Array2::from_elem((b, 2), 9.0));
+        }
+        assert_eq!(st1, st2);
     }
 }
