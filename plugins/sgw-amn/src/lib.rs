@@ -77,6 +77,7 @@
 mod backward;
 mod cell;
 mod forward;
+mod manifold;
 mod params;
 mod select;
 
