@@ -1,8 +1,8 @@
 //! Small hot kernels that the per-token loops spend their time in.
 //!
 //! Each kernel has a portable body and, on x86-64, the same body compiled with AVX2 and FMA
-//! (and, for the matrix product, AVX-512F) enabled, chosen at run time. The binary therefore
-//! runs on any x86-64 and uses the wide instructions only where the CPU has them.
+//! (and, for the matrix product and tanh, AVX-512F) enabled, chosen at run time. The binary
+//! therefore runs on any x86-64 and uses the wide instructions only where the CPU has them.
 //!
 //! The environment variable `MNNN_KERNELS` caps that choice for the whole process: `portable`
 //! forces the portable code everywhere, `avx2` stops short of AVX-512 (see

@@ -43,13 +43,16 @@ pub struct SgwAmnCell<S> {
     pub(crate) hd: S,
     pub(crate) mix: S,
     pub(crate) clip: S,
+    /// Where each parameter tensor lives in the flat buffer (offset, length), kept so that
+    /// the per-token step does not recompute the ranges from the layout's shapes.
+    spans: [(usize, usize); 9],
 }
 
 impl<S: Scalar> SgwAmnCell<S> {
     /// Builds the cell; `params` must be valid.
     pub fn new(params: &SgwAmnParams, dims: Dims) -> Self {
         let design = params.compat == Compat::Design;
-        SgwAmnCell {
+        let mut cell = SgwAmnCell {
             dims,
             pre: params.pre,
             work: params.workspace,
@@ -68,7 +71,20 @@ impl<S: Scalar> SgwAmnCell<S> {
             hd: S::from_f64(params.workspace_decay),
             mix: S::from_f64(params.mix),
             clip: S::from_f64(params.state_clip),
+            spans: [(0, 0); 9],
+        };
+        let layout = cell.param_layout();
+        for (span, t) in cell.spans.iter_mut().zip(layout.entries()) {
+            *span = (t.offset, t.len());
         }
+        cell
+    }
+
+    /// Parameter tensor `i` of `params` (which has this cell's layout).
+    #[inline(always)]
+    pub(crate) fn par<'a>(&self, params: &'a Tensors<S>, i: usize) -> &'a [S] {
+        let (at, len) = self.spans[i];
+        &params.data()[at..at + len]
     }
 }
 
@@ -143,7 +159,7 @@ pub struct Scratch<S> {
     pub(crate) x: Vec<S>,
     pub(crate) rec: crate::forward::Record<S>,
     pub(crate) y: Vec<S>,
-    pub(crate) taken: Vec<bool>,
+    pub(crate) pick: crate::select::Pick<S>,
 }
 
 /// What the forward window keeps for the backward pass: every step's intermediate values

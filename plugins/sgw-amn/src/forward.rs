@@ -3,6 +3,8 @@
 //! compute the same values bit for bit.
 
 use crate::cell::{COMP, Coef, K, QM, Scratch, SgwAmnCell, Tape, V, WIP, WOUT, WWQ};
+use crate::manifold::manifold_rows;
+use crate::select::{Pick, select};
 use mnnn_core::buf::zeroed;
 use mnnn_core::{Scalar, Tensors};
 use ndarray::{ArrayView2, ArrayView3, ArrayViewMut2, ArrayViewMut3};
@@ -77,9 +79,11 @@ impl<S: Scalar> Record<S> {
 
     /// The L1 norms of the rows of the competition weights, recomputed only when those
     /// changed: the per-token step would otherwise spend a serial sum per row on every token.
-    /// A NaN weight never compares equal, so it is never taken for unchanged.
+    /// A NaN weight never compares equal, so it is never taken for unchanged. Inlined, so
+    /// that the comparison is built for the caller's (wide) instruction set.
+    #[inline(always)]
     pub(crate) fn norms(&mut self, cell: &SgwAmnCell<S>, params: &Tensors<S>) {
-        let (w, comp) = (cell.work, params.slice(COMP));
+        let (w, comp) = (cell.work, cell.par(params, COMP));
         let same = self.seen.len() == comp.len()
             && self
                 .seen
@@ -97,6 +101,7 @@ impl<S: Scalar> Record<S> {
     }
 
     /// Step `t`'s blocks for `b` rows, and the row norms.
+    #[inline(always)]
     pub(crate) fn rows(&mut self, cell: &SgwAmnCell<S>, t: usize, b: usize) -> (Rows<'_, S>, &[S]) {
         let (p, w, q, m) = (cell.pre, cell.work, cell.post, cell.manifold);
         let blk = |n: usize| t * b * n..(t + 1) * b * n;
@@ -137,62 +142,11 @@ fn sigmoid_inplace<S: Scalar>(x: &mut [S]) {
     x.iter_mut().for_each(|v| *v = half + half * *v);
 }
 
-/// The indices of the `w` largest scores, largest first, ties to the lower index; once every
-/// index is taken, index 0 repeats (the reference's selection by repeated arg-max, whose order
-/// the routing weights follow). `taken` is P flags of work space.
-#[inline(always)]
-pub(crate) fn select<S: Scalar>(sc: &[S], taken: &mut [bool], win: &mut [u32]) {
-    #[allow(clippy::eq_op)]
-    let nan = sc.iter().fold(false, |any, &v| any | (v != v));
-    if win.len() > sc.len() || nan {
-        select_by_argmax(sc, taken, win);
-        return;
-    }
-    // One pass that keeps the best `w` so far in order: an index goes after every kept
-    // score it does not exceed, which is the arg-max order (NaN-free scores only: a NaN
-    // breaks the ordering that this relies on, so those go through the arg-max loop).
-    let w = win.len();
-    if w == 0 {
-        return;
-    }
-    let mut len = 0;
-    for (i, &v) in sc.iter().enumerate() {
-        if len == w && v <= sc[win[w - 1] as usize] {
-            continue;
-        }
-        let mut pos = len.min(w - 1);
-        while pos > 0 && v > sc[win[pos - 1] as usize] {
-            win[pos] = win[pos - 1];
-            pos -= 1;
-        }
-        win[pos] = i as u32;
-        len = (len + 1).min(w);
-    }
-}
-
-/// [`select`] by repeated arg-max with strict comparison: the definition, kept for the cases
-/// the one-pass form does not cover (NaN scores, more winners than scores).
-#[inline(never)]
-pub(crate) fn select_by_argmax<S: Scalar>(sc: &[S], taken: &mut [bool], win: &mut [u32]) {
-    taken.iter_mut().for_each(|t| *t = false);
-    for slot in win.iter_mut() {
-        let mut best: Option<(usize, S)> = None;
-        for (i, (&v, &t)) in sc.iter().zip(taken.iter()).enumerate() {
-            if !t && best.is_none_or(|(_, b)| v > b) {
-                best = Some((i, v));
-            }
-        }
-        let i = best.map_or(0, |(i, _)| i);
-        taken[i] = true;
-        *slot = i as u32;
-    }
-}
-
 impl<S: Scalar> SgwAmnCell<S> {
     /// One step for `b` rows. Reads `x` (`b × I`); updates the workspace state `ws`
     /// (`b × W`; read only in design mode), the workspace memory `wm` (`b × W × W`), the
     /// manifold `m` (`b × M × Q`) and the last scores `scores` (`b × P`); writes `y`
-    /// (`b × O`) and the intermediate values into `rec`. `taken` is P flags of work space.
+    /// (`b × O`) and the intermediate values into `rec`. `pick` is the selection's work space.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(crate) fn step_rows(
@@ -203,7 +157,7 @@ impl<S: Scalar> SgwAmnCell<S> {
         x: &[S],
         state: (&mut [S], &mut [S], &mut [S], &mut [S]),
         rec: Rows<'_, S>,
-        taken: &mut [bool],
+        pick: &mut Pick<S>,
         y: &mut [S],
     ) {
         let (np, nw, nq, mm) = (self.pre, self.work, self.post, self.manifold);
@@ -227,7 +181,7 @@ impl<S: Scalar> SgwAmnCell<S> {
         } = rec;
         // pre = gelu(x W_ip), tanh approximation: 0.5·u·(1 + tanh(c·(u + a·u³))).
         zp.fill(S::zero());
-        S::gemm_rows_acc(zp, x, params.slice(WIP), b);
+        S::gemm_rows_acc(zp, x, self.par(params, WIP), b);
         let (gc, ga) = (S::from_f64(GELU_C), S::from_f64(GELU_A));
         for (t, &u) in gt.iter_mut().zip(&*zp) {
             *t = gc * (u + ga * u * u * u);
@@ -241,14 +195,14 @@ impl<S: Scalar> SgwAmnCell<S> {
             *sv = pv.abs() * n;
         }
         scores.copy_from_slice(sc);
-        let comp = params.slice(COMP);
+        let comp = self.par(params, COMP);
         let scale = S::from_f64(nw as f64);
         for bb in 0..b {
             let rows = bb * nw..(bb + 1) * nw;
             let scb = &sc[bb * np..(bb + 1) * np];
             let prb = &pre[bb * np..(bb + 1) * np];
             let wb = &mut win[rows.clone()];
-            select(scb, taken, wb);
+            select(scb, pick, wb);
             let gb = &mut g[rows.clone()];
             if self.design {
                 // Softmax over the winners of score/temperature, times W: uniform scores
@@ -315,10 +269,14 @@ impl<S: Scalar> SgwAmnCell<S> {
         }
         // Expansion, manifold write then read, post state, output.
         p0.fill(S::zero());
-        S::gemm_rows_acc(p0, ws, params.slice(WWQ), b);
+        S::gemm_rows_acc(p0, ws, self.par(params, WWQ), b);
         S::tanh_inplace(p0);
         kq.fill(S::zero());
-        let (pk, pq, pv) = (params.slice(K), params.slice(QM), params.slice(V));
+        let (pk, pq, pv) = (
+            self.par(params, K),
+            self.par(params, QM),
+            self.par(params, V),
+        );
         for (pr, kqr) in p0.chunks_exact(nq).zip(kq.chunks_exact_mut(2 * mm)) {
             let (kr, qr) = kqr.split_at_mut(mm);
             S::gemv_acc(kr, pr, pk);
@@ -341,7 +299,7 @@ impl<S: Scalar> SgwAmnCell<S> {
             *pv = mix * a + keep * c;
         }
         y.fill(S::zero());
-        S::gemm_rows_acc(y, p, params.slice(WOUT), b);
+        S::gemm_rows_acc(y, p, self.par(params, WOUT), b);
     }
 
     /// The body of [`mnnn_core::Cell::step`].
@@ -357,30 +315,34 @@ impl<S: Scalar> SgwAmnCell<S> {
         let b = x.nrows();
         let o = self.dims.output;
         sc.coef.refresh(self, params);
-        sc.x.clear();
-        match x.as_slice() {
-            Some(xs) => sc.x.extend_from_slice(xs),
-            None => sc.x.extend(x.iter().copied()),
-        }
+        // The caller's buffers when contiguous (the usual case); copies otherwise.
+        let xs = match x.as_slice() {
+            Some(xs) => xs,
+            None => {
+                sc.x.clear();
+                sc.x.extend(x.iter().copied());
+                &sc.x
+            }
+        };
         if sc.rec.ws.len() != b * self.work {
             sc.rec.size(self, 1, b);
-            sc.taken.resize(self.pre, false);
         }
+        sc.pick.size(self.pre, self.work);
         sc.rec.norms(self, params);
-        zeroed(&mut sc.y, b * o);
+        let direct = y.is_standard_layout();
+        if !direct {
+            zeroed(&mut sc.y, b * o);
+        }
+        let ys = match y.as_slice_mut() {
+            Some(ys) => ys,
+            None => &mut sc.y,
+        };
         let st = split_state(self, state.data_mut(), b);
         let (rows, nrm) = sc.rec.rows(self, 0, b);
-        self.step_rows(
-            &sc.coef,
-            params,
-            nrm,
-            &sc.x,
-            st,
-            rows,
-            &mut sc.taken,
-            &mut sc.y,
-        );
-        y.assign(&ArrayView2::from_shape((b, o), &sc.y).expect("sized"));
+        self.step_rows(&sc.coef, params, nrm, xs, st, rows, &mut sc.pick, ys);
+        if !direct {
+            y.assign(&ArrayView2::from_shape((b, o), &sc.y).expect("sized"));
+        }
     }
 
     /// The recorded forward window: [`SgwAmnCell::step_rows`] on every step, with the
@@ -407,7 +369,7 @@ impl<S: Scalar> SgwAmnCell<S> {
         tape.rec.norms(self, params);
         zeroed(&mut tape.wm, (t + 1) * bww);
         zeroed(&mut tape.m, (t + 1) * bm);
-        let mut taken = vec![false; self.pre];
+        let mut pick = Pick::new(self.pre, self.work);
         let mut y = vec![S::zero(); t * b * o];
         let (ws_st, wm_st, m_st, sc_st) = split_state(self, state.data_mut(), b);
         tape.wm[..bww].copy_from_slice(wm_st);
@@ -425,76 +387,13 @@ impl<S: Scalar> SgwAmnCell<S> {
                 &tape.x[step * b * i..(step + 1) * b * i],
                 (&mut *ws_st, &mut wn[..bww], &mut mn[..bm], &mut *sc_st),
                 rows,
-                &mut taken,
+                &mut pick,
                 &mut y[step * b * o..(step + 1) * b * o],
             );
         }
         wm_st.copy_from_slice(&tape.wm[t * bww..]);
         m_st.copy_from_slice(&tape.m[t * bm..]);
         ys.assign(&ArrayView3::from_shape((t, b, o), &y).expect("sized above"));
-    }
-}
-
-/// One row's manifold write then read, `M ← dec·M + ws·k (p ⊙ V)`, `r = q·M`, four manifold
-/// rows per pass over the columns, so that `r` is loaded and stored once per four rows
-/// rather than once per row. Each `r[j]` still adds the rows in order, so the values are
-/// those of the plain row-by-row loop.
-#[inline(always)]
-fn manifold_rows<S: Scalar>(
-    mb: &mut [S],
-    pr: &[S],
-    pv: &[S],
-    (key, qry): (&[S], &[S]),
-    (dec, wsc): (S, S),
-    rr: &mut [S],
-) {
-    let nq = pr.len();
-    let rr = &mut rr[..nq];
-    rr.fill(S::zero());
-    let mut rows = mb.chunks_exact_mut(4 * nq);
-    let mut vrows = pv.chunks_exact(4 * nq);
-    let mut done = 0;
-    for (blk, vb) in (&mut rows).zip(&mut vrows) {
-        let (k, q) = (&key[done..done + 4], &qry[done..done + 4]);
-        let w = [wsc * k[0], wsc * k[1], wsc * k[2], wsc * k[3]];
-        let (m0, rest) = blk.split_at_mut(nq);
-        let (m1, rest) = rest.split_at_mut(nq);
-        let (m2, m3) = rest.split_at_mut(nq);
-        let (m3, v) = (
-            &mut m3[..nq],
-            [
-                &vb[..nq],
-                &vb[nq..2 * nq],
-                &vb[2 * nq..3 * nq],
-                &vb[3 * nq..4 * nq],
-            ],
-        );
-        for j in 0..nq {
-            let pj = pr[j];
-            let n0 = dec * m0[j] + w[0] * (pj * v[0][j]);
-            let n1 = dec * m1[j] + w[1] * (pj * v[1][j]);
-            let n2 = dec * m2[j] + w[2] * (pj * v[2][j]);
-            let n3 = dec * m3[j] + w[3] * (pj * v[3][j]);
-            m0[j] = n0;
-            m1[j] = n1;
-            m2[j] = n2;
-            m3[j] = n3;
-            rr[j] = rr[j] + q[0] * n0 + q[1] * n1 + q[2] * n2 + q[3] * n3;
-        }
-        done += 4;
-    }
-    for (mi, (row, vr)) in rows
-        .into_remainder()
-        .chunks_exact_mut(nq)
-        .zip(vrows.remainder().chunks_exact(nq))
-        .enumerate()
-    {
-        let (w, q) = (wsc * key[done + mi], qry[done + mi]);
-        for ((d, &pv0), (&vv, rv)) in row.iter_mut().zip(pr).zip(vr.iter().zip(rr.iter_mut())) {
-            let nv = dec * *d + w * (pv0 * vv);
-            *d = nv;
-            *rv += q * nv;
-        }
     }
 }
 
@@ -558,27 +457,44 @@ mod tests {
         assert_eq!((y1, s1), (y2, s2));
     }
 
-    /// The one-pass selection gives the arg-max definition's winners in its order: ties,
-    /// zeros, fewer scores than winners and NaN scores included.
+    /// Inputs and outputs that are not contiguous (column views of wider arrays) step as
+    /// contiguous ones do: the step copies them rather than reading the caller's buffers.
     #[test]
-    fn one_pass_selection_is_the_argmax_order() {
-        let mut seed = 7u64;
-        let mut next = |levels: u64| {
-            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (seed >> 33) % levels
-        };
-        for case in 0..400 {
-            let p = 1 + next(40) as usize;
-            let w = 1 + next(12) as usize;
-            // Few distinct levels, so that ties are common.
-            let mut sc: Vec<f32> = (0..p).map(|_| next(6) as f32 * 0.5).collect();
-            if case % 7 == 0 {
-                sc[next(p as u64) as usize] = f32::NAN;
-            }
-            let (mut a, mut b) = (vec![0u32; w], vec![0u32; w]);
-            select(&sc, &mut vec![false; p], &mut a);
-            select_by_argmax(&sc, &mut vec![false; p], &mut b);
-            assert_eq!(a, b, "scores {sc:?}, w = {w}");
+    fn strided_inputs_and_outputs_step_as_contiguous_ones() {
+        use crate::SgwAmnParams;
+        use mnnn_core::Rng;
+        use mnnn_core::cell::{Cell, Dims};
+        use ndarray::{Array2, s};
+        let cell = SgwAmnCell::<f32>::new(
+            &SgwAmnParams {
+                pre: 9,
+                workspace: 3,
+                post: 5,
+                manifold: 6,
+                ..Default::default()
+            },
+            Dims {
+                input: 3,
+                output: 2,
+            },
+        );
+        let mut p = Tensors::zeros(cell.param_layout());
+        cell.init_params(&mut Rng::new(5), &mut p);
+        let b = 2;
+        let wide = Array2::from_shape_fn((b, 6), |(i, j)| 0.3 * i as f32 - 0.2 * j as f32);
+        let x = wide.slice(s![.., ..;2]);
+        assert!(x.as_slice().is_none());
+        let mut st1 = Tensors::zeros(cell.state_layout().batched(b));
+        let mut st2 = st1.clone();
+        let (mut sc1, mut sc2) = (Scratch::default(), Scratch::default());
+        for _ in 0..3 {
+            let mut y1 = Array2::zeros((b, 2));
+            cell.step(&p, &mut st1, x.to_owned().view(), y1.view_mut(), &mut sc1);
+            let mut out = Array2::from_elem((b, 4), 9.0f32);
+            cell.step(&p, &mut st2, x, out.slice_mut(s![.., 1..;2]), &mut sc2);
+            assert_eq!(out.slice(s![.., 1..;2]), y1);
+            assert_eq!(out.slice(s![.., ..;2]), Array2::from_elem((b, 2), 9.0));
         }
+        assert_eq!(st1, st2);
     }
 }

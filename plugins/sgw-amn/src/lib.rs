@@ -77,8 +77,10 @@
 mod backward;
 mod cell;
 mod forward;
+mod manifold;
 mod naive;
 mod params;
+mod select;
 
 pub use cell::{Scratch, SgwAmnCell, Tape};
 pub use forward::Record;
