@@ -191,8 +191,10 @@ impl<S: Scalar> SgwAmnCell<S> {
             *pv = half * u * (one + t);
         }
         // Scores |pre_i|·‖Cw_i‖₁, the winners, their weights and the routed workspace input.
-        for ((sv, &pv), &n) in sc.iter_mut().zip(&*pre).zip(nrm.iter().cycle()) {
-            *sv = pv.abs() * n;
+        for (scr, prr) in sc.chunks_exact_mut(np).zip(pre.chunks_exact(np)) {
+            for ((sv, &pv), &n) in scr.iter_mut().zip(prr).zip(&nrm[..np]) {
+                *sv = pv.abs() * n;
+            }
         }
         scores.copy_from_slice(sc);
         let comp = self.par(params, COMP);

@@ -58,11 +58,13 @@
 //! |M| and mean |Wm| (mean absolute values, as AMN's and Hyper-AMN's).
 //!
 //! **Computation.** One step is one product each for `x W_ip`, `w W_wq`, `p W_out`, two
-//! matrix–vector products for the key and query (core's kernels), one pass over the
-//! manifold that writes each row and accumulates the read, and small loops over the
-//! workspace; built for AVX-512F, AVX2+FMA or the baseline, chosen at run time through
-//! [`mnnn_core::kernels::Path`]. Nothing is allocated per step. The chunked form is the step
-//! loop.
+//! matrix–vector products for the key and query (core's kernels), the top-W selection in a
+//! few branch-light passes over the scores (`select.rs`; a mispredicted branch for each score
+//! that entered a running top W cost over a quarter of the step on a stream of changing
+//! inputs), one pass over the manifold that writes each row and accumulates the read, four
+//! rows at a time (`manifold.rs`), and small loops over the workspace; built for AVX-512F,
+//! AVX2+FMA or the baseline, chosen at run time through [`mnnn_core::kernels::Path`]. Nothing
+//! is allocated per step. The chunked form is the step loop.
 //!
 //! ```
 //! use mnnn_core::{Entry, IoSpec, Inputs};
