@@ -3,12 +3,13 @@
 //! sigmoid), read out as `y_t = h_t V + c`. Its step, window and backward all come from core's
 //! tape ([`Derived`]); it trains on delayed recall and passes the whole suite.
 
-use mnnn_conformance::{CountingAllocator, Suite, table};
+use mnnn_conformance::{CountingAllocator, Outcome, Property, Suite, table};
 use mnnn_core::autodiff::{Derived, Rec, TapeCell, Var};
+use mnnn_core::naive::{sigmoid, values, vec_mat};
 use mnnn_core::registry::{Architecture, Capability, Family, ParamRange, check_range};
 use mnnn_core::{Dataset, Dims, Entry, Inputs, IoSpec, Layout, Result, Rng, Scalar, Sequence};
 use mnnn_core::{Targets, Tensors, TrainConfig};
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 #[global_allocator]
@@ -94,6 +95,31 @@ impl Architecture for Leaky {
     fn state_size(p: &LeakyParams, _dims: Dims) -> usize {
         p.hidden
     }
+    fn naive(
+        p: &LeakyParams,
+        dims: Dims,
+        w: &Tensors<f64>,
+        state: &Tensors<f64>,
+        xs: ArrayView2<f64>,
+    ) -> Option<Array2<f64>> {
+        // The equations once more, one unit at a time, for the suite's `reference` property.
+        let (wx, b, a) = (values(w, "w")?, values(w, "b")?, values(w, "a")?);
+        let (v, c) = (values(w, "v")?, values(w, "c")?);
+        let mut h = values(state, "h")?;
+        let mut ys = Array2::zeros((xs.nrows(), dims.output));
+        for (t, x) in xs.rows().into_iter().enumerate() {
+            let u = vec_mat(&x.to_vec(), &wx, p.hidden);
+            for j in 0..p.hidden {
+                let keep = sigmoid(a[j]);
+                h[j] = keep * h[j] + (1.0 - keep) * (u[j] + b[j]).tanh();
+            }
+            let y = vec_mat(&h, &v, dims.output);
+            for k in 0..dims.output {
+                ys[[t, k]] = y[k] + c[k];
+            }
+        }
+        Some(ys)
+    }
 }
 
 mnnn_core::register!(Leaky);
@@ -104,6 +130,8 @@ mnnn_core::register!(Leaky);
 fn the_leaky_integrator_passes_the_suite() {
     let r = Suite::new().check("leaky").unwrap();
     assert!(r.passed(), "{}", table(std::slice::from_ref(&r)));
+    // Its naive loop is checked, not skipped.
+    assert_eq!(r.outcome(Property::Reference), Some(&Outcome::Pass));
 }
 
 #[test]
