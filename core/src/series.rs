@@ -236,11 +236,15 @@ pub fn load(
     }
     // A column may be both an input and a target (a forecast of itself), but not twice in
     // one list: that would silently widen the model with a copy.
-    if let Some(c) = [inputs, targets].into_iter().find_map(repeated) {
-        return Err(Error::Csv {
-            path: path.to_path_buf(),
-            message: format!("column '{c}' is asked for twice"),
-        });
+    // What was asked for is wrong, not the file: a usage error, as in a config.
+    for (name, cols) in [("inputs", inputs), ("targets", targets)] {
+        if let Some(c) = repeated(cols) {
+            return Err(Error::invalid_param(
+                name,
+                cols.join(","),
+                format!("each column once (column '{c}' is asked for twice)"),
+            ));
+        }
     }
     let mut names: Vec<String> = Vec::new();
     for n in inputs.iter().chain(targets) {
